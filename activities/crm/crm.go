@@ -1,0 +1,134 @@
+// Package crm defines what webcaresync needs from a CRM. Each CRM is one
+// folder below this one (salesforce/ first) that implements Connector; the
+// workflows and activities only ever see this package.
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/webcaresync/webcaresync/schemas"
+)
+
+// ConversationState is what the conversation workflow remembers about the
+// CRM records of one conversation between batches.
+type ConversationState struct {
+	// CaseID is the CRM id of the conversation's case, once created.
+	CaseID string `json:"case_id,omitempty"`
+	// CaseOpenedAt is when the current case was created or reopened.
+	CaseOpenedAt time.Time `json:"case_opened_at,omitempty"`
+	// PersonaIDs maps "channel:platform user id" to the CRM persona id.
+	PersonaIDs map[string]string `json:"persona_ids,omitempty"`
+	// ContactID is the CRM contact the conversation's customer is linked to.
+	ContactID string `json:"contact_id,omitempty"`
+	// PostIDs maps platform message ids to CRM post ids, for reply-to links.
+	// The workflow keeps only the recent ones.
+	PostIDs map[string]string `json:"post_ids,omitempty"`
+}
+
+// SyncBatch is one ordered batch of events of one conversation.
+type SyncBatch struct {
+	// ConversationID is the opaque conversation id (also the workflow id).
+	ConversationID string `json:"conversation_id"`
+	// Events are the conversation's new events, in order, already deduped.
+	Events []schemas.Event `json:"events"`
+	// State is the conversation's state before this batch.
+	State ConversationState `json:"state"`
+}
+
+// SyncResult is what a batch sync wrote.
+type SyncResult struct {
+	// State is the conversation's state after the batch.
+	State ConversationState `json:"state"`
+	// Written lists the platform message ids that are now in the CRM.
+	Written []string `json:"written,omitempty"`
+	// Parked lists events the CRM rejected for a reason retrying cannot fix
+	// (validation, picklist, field-level security). They are parked with the
+	// reason and can be replayed after the mapping is fixed.
+	Parked []Parked `json:"parked,omitempty"`
+	// Calls is the number of CRM API calls the batch took.
+	Calls int `json:"calls"`
+}
+
+// Parked is an event the CRM rejected permanently, with the reason.
+type Parked struct {
+	PlatformMessageID string   `json:"platform_message_id"`
+	ErrorCode         string   `json:"error_code"`
+	Message           string   `json:"message"`
+	Fields            []string `json:"fields,omitempty"`
+}
+
+// Contact is a CRM contact as identity matching sees it.
+type Contact struct {
+	ID         string `json:"id"`
+	FirstName  string `json:"first_name,omitempty"`
+	LastName   string `json:"last_name,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	Mobile     string `json:"mobile,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Street     string `json:"street,omitempty"`
+}
+
+// ContactQuery asks for contacts by exact email, exact E.164 phone (matched
+// against phone and mobile), or postcode. Empty fields are not used.
+type ContactQuery struct {
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+}
+
+// Connector is one CRM. Implementations must be safe for concurrent use.
+type Connector interface {
+	// Sync writes one batch of a conversation: personas, posts (with their
+	// reply-to chain) and the case, idempotently.
+	Sync(ctx context.Context, batch SyncBatch) (SyncResult, error)
+	// FindContacts returns the contacts matching any field of the query.
+	FindContacts(ctx context.Context, q ContactQuery) ([]Contact, error)
+	// CreateContact creates a contact and returns its id.
+	CreateContact(ctx context.Context, c Contact) (string, error)
+	// LinkPersonas parents the personas to the contact and sets the
+	// contact on the given posts; an empty contactID unlinks them.
+	LinkPersonas(ctx context.Context, personaIDs []string, contactID string, postIDs []string) error
+	// Probe makes one cheap call to learn whether the CRM accepts calls again.
+	Probe(ctx context.Context) error
+}
+
+// ErrorKind classifies a CRM failure for the retry policy. Temporal owns
+// retries; the kind decides which retry policy applies.
+type ErrorKind string
+
+// The kinds of CRM failure.
+const (
+	// Transient failures (5xx, network) are retried with backoff.
+	Transient ErrorKind = "transient"
+	// Concurrency means the org's concurrent request cap was hit: back off.
+	Concurrency ErrorKind = "concurrency"
+	// BudgetExhausted means the daily API budget is gone: pause syncing.
+	BudgetExhausted ErrorKind = "budget_exhausted"
+	// Permanent failures (validation, mapping) are not retried.
+	Permanent ErrorKind = "permanent"
+)
+
+// Error is a classified CRM failure. Its message never contains record data.
+type Error struct {
+	Kind       ErrorKind
+	Code       string // the CRM's error code, e.g. REQUEST_LIMIT_EXCEEDED
+	Message    string
+	RetryAfter time.Duration // from a Retry-After header, if any
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("crm %s: %s: %s", e.Kind, e.Code, e.Message)
+}
+
+// KindOf returns the kind of err, or Transient for unclassified errors.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Transient
+}
