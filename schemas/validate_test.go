@@ -149,7 +149,7 @@ func assertField(t *testing.T, err error, field string) {
 
 func TestFieldPath(t *testing.T) {
 	tests := map[string][]string{
-		"":                       nil,
+		"":                        nil,
 		"author.platform_user_id": {"author", "platform_user_id"},
 		"attachments[2].type":     {"attachments", "2", "type"},
 		"events[0].brand.id":      {"events", "0", "brand", "id"},
