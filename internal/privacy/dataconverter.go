@@ -241,8 +241,8 @@ func (f failureDataConverter) ToPayloads(values ...any) (*commonpb.Payloads, err
 }
 
 var (
-	_ converter.DataConverter                           = (*DataConverter)(nil)
-	_ converter.ContextAware                            = (*DataConverter)(nil)
-	_ converter.FailureConverter                        = (*FailureConverter)(nil)
+	_ converter.DataConverter                            = (*DataConverter)(nil)
+	_ converter.ContextAware                             = (*DataConverter)(nil)
+	_ converter.FailureConverter                         = (*FailureConverter)(nil)
 	_ converter.FailureConverterWithSerializationContext = (*FailureConverter)(nil)
 )
