@@ -29,6 +29,13 @@
 // payload metadata (webcaresync-key-id), so decoding never needs the context.
 // Key IDs must therefore be opaque; Hasher.OpaqueID makes such IDs.
 //
+// Start workflows (and SignalWithStart) with the key in the Go context,
+// privacy.WithKeyID(ctx, id): the SDK encodes a workflow's input with the
+// starter's context and its result with the context the workflow started
+// with. A key the workflow sets itself with WorkflowWithKeyID covers the
+// activities and child workflows it starts afterwards, but not its own input
+// and result, which then fall back to the system key.
+//
 // # Erased data: two decoding paths
 //
 // Decoding a payload whose key was destroyed behaves differently depending on
