@@ -1,0 +1,282 @@
+package sfsandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// record is one stored sObject record. Fields holds canonical field names.
+type record struct {
+	Object string         `json:"object"`
+	Fields map[string]any `json:"fields"`
+	Seq    uint64         `json:"seq"`
+}
+
+func (r *record) id() string { return r.Fields["Id"].(string) }
+
+func (r *record) deleted() bool { b, _ := r.Fields["IsDeleted"].(bool); return b }
+
+func (r *record) clone() *record {
+	f := make(map[string]any, len(r.Fields))
+	for k, v := range r.Fields {
+		f[k] = v
+	}
+	return &record{Object: r.Object, Fields: f, Seq: r.Seq}
+}
+
+// store holds all records in memory and snapshots them to a JSON file.
+// One mutex serialises every API call's data access; that is plenty for a
+// sandbox and makes allOrNone rollback simple.
+type store struct {
+	mu      sync.Mutex
+	records map[string]*record // by 18-character ID
+	seq     map[string]uint64  // by key prefix
+	caseNo  uint64
+	dirty   bool
+
+	path string // "" = in memory
+}
+
+type snapshot struct {
+	Records []*record         `json:"records"`
+	Seq     map[string]uint64 `json:"seq"`
+	CaseNo  uint64            `json:"case_number"`
+}
+
+func newStore(dir string, wipe bool) (*store, error) {
+	s := &store{records: map[string]*record{}, seq: map[string]uint64{}}
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create sandbox data dir: %w", err)
+	}
+	s.path = filepath.Join(dir, "sfsandbox.json")
+	if wipe {
+		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("wipe sandbox data: %w", err)
+		}
+		return s, nil
+	}
+	b, err := os.ReadFile(s.path)
+	if os.IsNotExist(err) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sandbox data: %w", err)
+	}
+	var snap snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, fmt.Errorf("sandbox data file %s is unreadable (start with wipe to discard it): %w", s.path, err)
+	}
+	for _, r := range snap.Records {
+		if r == nil || r.Fields == nil {
+			continue
+		}
+		id, _ := r.Fields["Id"].(string)
+		if id == "" {
+			continue
+		}
+		s.records[id] = r
+	}
+	if snap.Seq != nil {
+		s.seq = snap.Seq
+	}
+	s.caseNo = snap.CaseNo
+	return s, nil
+}
+
+// flush writes a snapshot atomically (temp file, fsync, rename) when
+// anything changed since the last one.
+func (s *store) flush() error {
+	if s.path == "" {
+		return nil
+	}
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	snap := snapshot{Seq: make(map[string]uint64, len(s.seq)), CaseNo: s.caseNo}
+	for k, v := range s.seq {
+		snap.Seq[k] = v
+	}
+	for _, r := range s.records {
+		snap.Records = append(snap.Records, r.clone())
+	}
+	s.dirty = false
+	s.mu.Unlock()
+	sort.Slice(snap.Records, func(i, j int) bool { return snap.Records[i].Seq < snap.Records[j].Seq })
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".sfsandbox-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write sandbox snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write sandbox snapshot: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync sandbox snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close sandbox snapshot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("replace sandbox snapshot: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// run flushes every interval until ctx is done.
+func (s *store) run(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.flush(); err != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+// txn is a unit of work holding the store lock, with an undo log so that
+// allOrNone requests can roll back.
+type txn struct {
+	st   *store
+	undo []undoEntry
+	now  time.Time
+}
+
+type undoEntry struct {
+	id   string
+	prev *record // nil: did not exist
+}
+
+type txnKey struct{}
+
+// begin starts a transaction, or joins the one already in ctx (composite
+// subrequests). done releases the lock unless the transaction was joined.
+func (s *store) begin(ctx context.Context) (*txn, context.Context, func()) {
+	if tx, ok := ctx.Value(txnKey{}).(*txn); ok {
+		return tx, ctx, func() {}
+	}
+	s.mu.Lock()
+	tx := &txn{st: s, now: time.Now().UTC()}
+	return tx, context.WithValue(ctx, txnKey{}, tx), func() { s.mu.Unlock() }
+}
+
+func (tx *txn) savepoint() int { return len(tx.undo) }
+
+func (tx *txn) rollbackTo(sp int) {
+	for i := len(tx.undo) - 1; i >= sp; i-- {
+		u := tx.undo[i]
+		if u.prev == nil {
+			delete(tx.st.records, u.id)
+		} else {
+			tx.st.records[u.id] = u.prev
+		}
+	}
+	tx.undo = tx.undo[:sp]
+	tx.st.dirty = true
+}
+
+func (tx *txn) get(id string) *record { return tx.st.records[id] }
+
+func (tx *txn) put(r *record) {
+	id := r.id()
+	prev := tx.st.records[id]
+	tx.undo = append(tx.undo, undoEntry{id: id, prev: prev})
+	tx.st.records[id] = r
+	tx.st.dirty = true
+}
+
+func (tx *txn) nextID(prefix string) (string, uint64) {
+	tx.st.seq[prefix]++
+	n := tx.st.seq[prefix]
+	return newID(prefix, n), n
+}
+
+func (tx *txn) nextCaseNumber() string {
+	tx.st.caseNo++
+	return fmt.Sprintf("%08d", 1000+tx.st.caseNo)
+}
+
+// live returns the object's records that are not deleted, in creation order.
+func (tx *txn) live(object string) []*record {
+	var out []*record
+	for _, r := range tx.st.records {
+		if r.Object == object && !r.deleted() {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// all returns the object's records including deleted ones.
+func (tx *txn) all(object string) []*record {
+	var out []*record
+	for _, r := range tx.st.records {
+		if r.Object == object {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// findBy returns live records whose field equals value (text compared
+// case-insensitively, as Salesforce matches external IDs).
+func (tx *txn) findBy(object string, f *fieldDef, value any) []*record {
+	var out []*record
+	for _, r := range tx.live(object) {
+		if equalValues(f, r.Fields[f.Name], value) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func equalValues(f *fieldDef, a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if isTextType(f.Type) {
+		as, ok1 := a.(string)
+		bs, ok2 := b.(string)
+		return ok1 && ok2 && strings.EqualFold(as, bs)
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func (s *store) wipe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records = map[string]*record{}
+	s.seq = map[string]uint64{}
+	s.caseNo = 0
+	s.dirty = true
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }
