@@ -7,6 +7,7 @@
 package mappings
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"os"
@@ -57,6 +58,7 @@ type Mapping struct {
 
 	custom []CustomField
 	env    *cel.Env
+	lines  map[string]int
 }
 
 // CustomField is a custom field the mapping needs in the CRM.
@@ -250,4 +252,55 @@ func (es Errors) sorted() Errors {
 		return es[i].Field < es[j].Field
 	})
 	return es
+}
+
+// DescribeFunc returns the field names of a Salesforce object, as a live
+// describe call does (salesforce.Client.Describe fits).
+type DescribeFunc func(ctx context.Context, sobject string) ([]string, error)
+
+// ValidateAgainstDescribe checks every field the mapping writes against
+// the live org's describe, catching fields that exist in Salesforce's
+// reference but not in this org or not for the integration user.
+func (m *Mapping) ValidateAgainstDescribe(ctx context.Context, describe DescribeFunc) Errors {
+	var errs Errors
+	add := func(path, format string, args ...any) {
+		errs = append(errs, FieldError{File: m.File, Line: m.lineOf(path), Field: path, Message: fmt.Sprintf(format, args...)})
+	}
+	names := make([]string, 0, len(m.Objects))
+	for n := range m.Objects {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		o := m.Objects[name]
+		base := "objects." + name
+		fields, err := describe(ctx, o.SObject)
+		if err != nil {
+			add(base+".sobject", "cannot describe %s: %v", o.SObject, err)
+			continue
+		}
+		have := make(map[string]bool, len(fields))
+		for _, f := range fields {
+			have[f] = true
+		}
+		if !have[o.ExternalIDField] {
+			add(base+".external_id_field", "%s has no field %s in this org; create it (see custom_fields)", o.SObject, o.ExternalIDField)
+		}
+		for role, f := range o.Links {
+			if !have[f] {
+				add(base+".links."+role, "%s has no field %s in this org or it is hidden from the integration user", o.SObject, f)
+			}
+		}
+		for _, f := range o.Fields {
+			if !have[f.Name] {
+				add(base+".fields."+f.Name, "%s has no field %s in this org or it is hidden from the integration user", o.SObject, f.Name)
+			}
+		}
+	}
+	return errs.sorted()
+}
+
+func (m *Mapping) lineOf(path string) int {
+	p := &parser{lines: m.lines}
+	return p.line(path)
 }

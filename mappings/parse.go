@@ -309,6 +309,7 @@ func (p *parser) build(raw *rawMapping) *Mapping {
 		Objects:            map[string]*Object{},
 		custom:             raw.CustomFields,
 		env:                env,
+		lines:              p.lines,
 	}
 	if m.DefaultPhoneRegion == "" {
 		m.DefaultPhoneRegion = "NL"
