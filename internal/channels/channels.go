@@ -4,6 +4,18 @@
 // platform lives in its own sub-package (meta, x, generic), so adding a
 // channel means adding a folder.
 //
+// Conversation keys are built per channel from platform ids only:
+//
+//	messenger:<page id>:<psid>
+//	instagram:<account id>:<igsid>      (direct messages)
+//	instagram:thread:<media id>         (comments and mentions)
+//	whatsapp:<phone_number_id>:<wa_id>
+//	x:dm:<account id>:<other participant id>
+//	x:thread:<root tweet id>            (as far as the body knows the chain)
+//
+// They may contain phone numbers (wa_id) and are never used as workflow IDs
+// as they are.
+//
 // Errors from Verify wrap ErrUnauthorized (answer 401); errors from Parse are
 // *BadRequest (answer 400 with the field). No error message quotes payload
 // content, so all of them are safe to log and to return to the caller.

@@ -36,6 +36,10 @@ func decodeError(err error) *BadRequest {
 	if errors.As(err, &te) {
 		return Invalid(te.Field, "must be "+jsonKind(te.Type)+", not "+te.Value)
 	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		return Invalid("", "a timestamp is not an RFC 3339 time such as 2024-05-01T09:30:00Z")
+	}
 	var fe *FlexError
 	if errors.As(err, &fe) {
 		return Invalid("", fe.Error())

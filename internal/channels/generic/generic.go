@@ -180,7 +180,9 @@ func parseOne(raw []byte) (schemas.Event, *channels.BadRequest) {
 	}
 	var e schemas.Event
 	if err := channels.DecodeJSON(raw, &e); err != nil {
-		return schemas.Event{}, err
+		// The schema already passed, so only a timestamp Go cannot
+		// represent (such as a leap second) is left to fail here.
+		return schemas.Event{}, channels.Invalid("occurred_at", "must be an RFC 3339 timestamp such as 2024-05-01T09:30:00Z")
 	}
 	e.OccurredAt = e.OccurredAt.UTC()
 	if err := schemas.ValidateEvent(e); err != nil {

@@ -193,3 +193,12 @@ func FuzzGenericParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseLeapSecond(t *testing.T) {
+	body := strings.Replace(oneEvent, "2024-05-01T14:00:00+02:00", "2016-12-31T23:59:60Z", 1)
+	_, err := New(testSecret, clock).Parse([]byte(body))
+	var br *channels.BadRequest
+	if err != nil && (!errors.As(err, &br) || br.Field != "occurred_at") {
+		t.Fatalf("Parse(leap second) = %v, want nil or a BadRequest for occurred_at", err)
+	}
+}
