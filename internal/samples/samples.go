@@ -69,16 +69,22 @@ type Conversation struct {
 type Customer struct {
 	// ExternalID is a fixed id for the contact, such as "demo-contact-001".
 	ExternalID string
-	FirstName  string
-	LastName   string
-	Email      string
+	// FirstName is the contact's first name.
+	FirstName string
+	// LastName is the contact's last name, with any prefix ("de Vries").
+	LastName string
+	// Email is the contact's e-mail address.
+	Email string
 	// Phone is the landline in E.164, such as +31301234567.
 	Phone string
 	// Mobile is the mobile number in E.164, such as +31612345678.
-	Mobile   string
+	Mobile string
+	// Postcode is the postal code as written locally, such as "3511 AB".
 	Postcode string
-	Street   string
-	City     string
+	// Street is the street and house number.
+	Street string
+	// City is the town.
+	City string
 }
 
 // Customers returns the CRM contacts the demo seeds. Pieter and Marieke
