@@ -75,6 +75,8 @@ type Contact struct {
 // ContactQuery asks for contacts by exact email, exact E.164 phone (matched
 // against phone and mobile), or postcode. Empty fields are not used.
 type ContactQuery struct {
+	// ID finds one contact by its CRM id.
+	ID         string `json:"id,omitempty"`
 	Email      string `json:"email,omitempty"`
 	Phone      string `json:"phone,omitempty"`
 	PostalCode string `json:"postal_code,omitempty"`

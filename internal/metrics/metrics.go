@@ -1,0 +1,54 @@
+// Package metrics declares webcaresync's own Prometheus metrics. Labels are
+// channels, outcomes and systems: never handles, ids or message text.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the product's metrics, registered on one registry.
+type Metrics struct {
+	WebhookRequests *prometheus.CounterVec // channel, code
+	EventsAccepted  *prometheus.CounterVec // channel
+	EventsDuplicate *prometheus.CounterVec // channel
+	EventsSupressed prometheus.Counter
+	SyncBatches     prometheus.Counter
+	SyncEvents      prometheus.Counter
+	CRMCalls        prometheus.Counter
+	Parked          prometheus.Counter
+	SyncPaused      prometheus.Gauge
+	BudgetAlerts    prometheus.Counter
+	IdentityLinks   *prometheus.CounterVec // rule
+	IdentityReviews prometheus.Counter
+	PublicDetails   prometheus.Counter
+	DSROpened       *prometheus.CounterVec // type
+	DSROverdue      prometheus.Gauge
+	DSRReminders    prometheus.Counter
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webcaresync_webhook_requests_total", Help: "Webhook requests by channel and HTTP status code."}, []string{"channel", "code"}),
+		EventsAccepted:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webcaresync_events_accepted_total", Help: "Events durably handed to Temporal, by channel."}, []string{"channel"}),
+		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webcaresync_events_duplicate_total", Help: "Repeated events acknowledged without storing them again, by channel."}, []string{"channel"}),
+		EventsSupressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_events_suppressed_total", Help: "Imported events skipped because their subject was erased."}),
+		SyncBatches:     prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_sync_batches_total", Help: "CRM sync batches written."}),
+		SyncEvents:      prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_sync_events_total", Help: "Events written to the CRM."}),
+		CRMCalls:        prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_crm_calls_total", Help: "CRM API calls made by sync batches."}),
+		Parked:          prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_parked_events_total", Help: "Events the CRM rejected permanently and that were parked for replay."}),
+		SyncPaused:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "webcaresync_sync_paused", Help: "1 while syncing is paused because the CRM's daily API budget is exhausted."}),
+		BudgetAlerts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_crm_budget_exhausted_total", Help: "Times the CRM's daily API budget ran out (alert on increase)."}),
+		IdentityLinks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webcaresync_identity_links_total", Help: "Personas linked to CRM contacts, by rule."}, []string{"rule"}),
+		IdentityReviews: prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_identity_reviews_total", Help: "Identity matches sent to the review queue."}),
+		PublicDetails:   prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_public_details_total", Help: "Public posts that contained contact details (the agent should move to DM)."}),
+		DSROpened:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webcaresync_dsr_opened_total", Help: "Data-subject requests opened, by type."}, []string{"type"}),
+		DSROverdue:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "webcaresync_dsr_overdue", Help: "Data-subject requests past their deadline and not complete (alert when > 0)."}),
+		DSRReminders:    prometheus.NewCounter(prometheus.CounterOpts{Name: "webcaresync_dsr_reminders_total", Help: "Deadline reminders fired for data-subject requests."}),
+	}
+	reg.MustRegister(m.WebhookRequests, m.EventsAccepted, m.EventsDuplicate, m.EventsSupressed, m.SyncBatches, m.SyncEvents,
+		m.CRMCalls, m.Parked, m.SyncPaused, m.BudgetAlerts, m.IdentityLinks, m.IdentityReviews, m.PublicDetails,
+		m.DSROpened, m.DSROverdue, m.DSRReminders)
+	return m
+}
+
+// Discard returns metrics registered on a private registry, for tests.
+func Discard() *Metrics { return New(prometheus.NewRegistry()) }

@@ -1,0 +1,419 @@
+// Package workflows holds webcaresync's Temporal workflows: one
+// ConversationWorkflow per conversation, which writes the conversation into
+// the CRM, and one DSR workflow per data-subject request.
+package workflows
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/webcaresync/webcaresync/activities"
+	"github.com/webcaresync/webcaresync/activities/crm"
+	"github.com/webcaresync/webcaresync/schemas"
+)
+
+// Signal and query names of the conversation workflow.
+const (
+	// EventsSignal carries an EventsSignal with new events, in order.
+	EventsSignal = "events"
+	// ReviewSignal carries a ReviewDecision for an identity review.
+	ReviewSignal = "review"
+	// UnlinkSignal asks the workflow to unlink the conversation's personas.
+	UnlinkSignal = "unlink"
+	// StopSignal asks the workflow to stop without syncing more (erasure).
+	StopSignal = "stop"
+	// StateQuery returns the ConversationStatus.
+	StateQuery = "state"
+)
+
+// SearchAttributeFlags is a keyword-list search attribute with the flags
+// of a conversation (FlagPublicDetails, FlagReview). It carries no data.
+const SearchAttributeFlags = "WebcaresyncFlags"
+
+// FlagsKey is the typed key of SearchAttributeFlags.
+var FlagsKey = temporal.NewSearchAttributeKeyKeywordList(SearchAttributeFlags)
+
+// The conversation flags.
+const (
+	// FlagPublicDetails: the customer posted contact details in public;
+	// the agent should ask them to continue in a DM.
+	FlagPublicDetails = "public-details"
+	// FlagReview: an identity match waits in the review queue.
+	FlagReview = "review"
+)
+
+// Defaults of the conversation workflow.
+const (
+	// DefaultIdleTimeout ends a conversation workflow that has had no events
+	// for this long; a later event starts a new run with the same ID.
+	DefaultIdleTimeout = 24 * time.Hour
+	// DefaultBatchSize is the most events one CRM sync takes; Salesforce
+	// collections hold at most 200 records.
+	DefaultBatchSize = 200
+	// seenLimit bounds the dedupe memory carried across continue-as-new.
+	seenLimit = 2000
+	// budgetProbeInterval is how often a paused conversation asks whether
+	// the CRM's daily budget is back. The worker's gate makes it at most one
+	// CRM call a minute for the whole process.
+	budgetProbeInterval = time.Minute
+)
+
+// continueAsNewEvents bounds the history: the workflow continues as new
+// well before Temporal's 50k-event limit, carrying its state. A variable
+// so that tests can lower it.
+var continueAsNewEvents = 8000
+
+// continueAsNewBatches also bounds a run by batches written, a second
+// guard that does not depend on the history length the server reports.
+var continueAsNewBatches = 1000
+
+// ConversationInput starts (or continues) a conversation workflow.
+type ConversationInput struct {
+	// ConversationID is opaque, derived by keyed hash from the channel's
+	// conversation key; it is also the workflow ID and the data key ID.
+	ConversationID string `json:"conversation_id"`
+	// CRMTaskQueue is the task queue of the CRM activities; it carries the
+	// rate limit that caps CRM concurrency.
+	CRMTaskQueue string `json:"crm_task_queue,omitempty"`
+	// IdleTimeout overrides DefaultIdleTimeout.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	// BatchSize overrides DefaultBatchSize.
+	BatchSize int `json:"batch_size,omitempty"`
+	// State is carried over continue-as-new.
+	State crm.ConversationState `json:"state"`
+	// Pending are events received but not yet synced, carried over
+	// continue-as-new.
+	Pending []schemas.Event `json:"pending,omitempty"`
+	// Seen are the dedupe keys of recent events.
+	Seen []string `json:"seen,omitempty"`
+	// Synced counts events written over the conversation's life.
+	Synced int `json:"synced,omitempty"`
+}
+
+// EventsSignalArg is the payload of EventsSignal.
+type EventsSignalArg struct {
+	Events []schemas.Event `json:"events"`
+	// Replay delivers events again even if they were seen before: parked
+	// events replayed after the mapping was fixed.
+	Replay bool `json:"replay,omitempty"`
+}
+
+// ReviewDecision resolves an identity review.
+type ReviewDecision struct {
+	ReviewID  string `json:"review_id"`
+	ContactID string `json:"contact_id,omitempty"`
+	Reject    bool   `json:"reject,omitempty"`
+	Actor     string `json:"actor"`
+}
+
+// ConversationStatus is what StateQuery returns. It holds no message data.
+type ConversationStatus struct {
+	Pending  int    `json:"pending"`
+	Synced   int    `json:"synced"`
+	Parked   int    `json:"parked"`
+	Paused   bool   `json:"paused"`
+	CaseID   string `json:"case_id,omitempty"`
+	Linked   bool   `json:"linked"`
+	Stopping bool   `json:"stopping"`
+}
+
+// conversation is the workflow's running state.
+type conversation struct {
+	in      ConversationInput
+	pending []schemas.Event
+	seen    map[string]bool
+	order   []string
+	status  ConversationStatus
+	stop    bool
+	reviews []ReviewDecision
+	unlink  bool
+	flags   []string
+	batches int
+}
+
+// DedupeKey is the key under which an event is deduplicated: a status
+// update is distinct from the message it updates.
+func DedupeKey(e schemas.Event) string {
+	if e.Kind == schemas.KindStatus {
+		return string(e.Channel) + "|s|" + e.PlatformMessageID + "|" + e.Status
+	}
+	return string(e.Channel) + "|m|" + e.PlatformMessageID
+}
+
+func (c *conversation) add(events []schemas.Event, replay bool) {
+	for _, e := range events {
+		k := DedupeKey(e)
+		if c.seen[k] && !replay {
+			continue
+		}
+		c.seen[k] = true
+		c.order = append(c.order, k)
+		c.pending = append(c.pending, e)
+	}
+	if len(c.order) > seenLimit {
+		for _, k := range c.order[:len(c.order)-seenLimit] {
+			delete(c.seen, k)
+		}
+		c.order = append([]string(nil), c.order[len(c.order)-seenLimit:]...)
+	}
+}
+
+// Conversation is the workflow of one conversation. It accumulates events
+// from signals, deduplicates them and writes them to the CRM in ordered
+// batches: while one batch is being written, the next accumulates, so load
+// turns into bigger batches rather than more calls.
+func Conversation(ctx workflow.Context, in ConversationInput) error {
+	c := &conversation{in: in, seen: map[string]bool{}}
+	if c.in.IdleTimeout <= 0 {
+		c.in.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.in.BatchSize <= 0 || c.in.BatchSize > DefaultBatchSize {
+		c.in.BatchSize = DefaultBatchSize
+	}
+	for _, k := range in.Seen {
+		c.seen[k] = true
+		c.order = append(c.order, k)
+	}
+	c.pending = append(c.pending, in.Pending...)
+	c.status.Synced = in.Synced
+	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (ConversationStatus, error) {
+		s := c.status
+		s.Pending = len(c.pending)
+		s.CaseID = c.in.State.CaseID
+		s.Linked = c.in.State.ContactID != ""
+		s.Stopping = c.stop
+		return s, nil
+	}); err != nil {
+		return err
+	}
+
+	events := workflow.GetSignalChannel(ctx, EventsSignal)
+	reviews := workflow.GetSignalChannel(ctx, ReviewSignal)
+	unlink := workflow.GetSignalChannel(ctx, UnlinkSignal)
+	stop := workflow.GetSignalChannel(ctx, StopSignal)
+	drain := func() {
+		for {
+			var arg EventsSignalArg
+			if !events.ReceiveAsync(&arg) {
+				break
+			}
+			c.add(arg.Events, arg.Replay)
+		}
+		for {
+			var d ReviewDecision
+			if !reviews.ReceiveAsync(&d) {
+				break
+			}
+			c.reviews = append(c.reviews, d)
+		}
+		if unlink.ReceiveAsync(nil) {
+			c.unlink = true
+		}
+		if stop.ReceiveAsync(nil) {
+			c.stop = true
+		}
+	}
+
+	for {
+		drain()
+		if c.stop {
+			// An erasure is running: write nothing more, keep nothing.
+			return nil
+		}
+		if len(c.pending) == 0 && len(c.reviews) == 0 && !c.unlink {
+			if c.runLong(ctx) {
+				return c.continueAsNew(ctx)
+			}
+			idle := c.waitForWork(ctx, events, reviews, unlink, stop)
+			if idle {
+				drain()
+				if len(c.pending) == 0 && len(c.reviews) == 0 && !c.unlink {
+					return nil
+				}
+			}
+			continue
+		}
+		if err := c.applyReviews(ctx); err != nil {
+			return err
+		}
+		if len(c.pending) > 0 {
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if c.runLong(ctx) {
+			drain()
+			return c.continueAsNew(ctx)
+		}
+	}
+}
+
+// runLong reports whether this run's history is long enough to continue
+// as new.
+func (c *conversation) runLong(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > continueAsNewEvents || c.batches >= continueAsNewBatches
+}
+
+// waitForWork blocks until a signal arrives or the idle timeout fires; it
+// reports whether the conversation went idle.
+func (c *conversation) waitForWork(ctx workflow.Context, chans ...workflow.ReceiveChannel) bool {
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	idle := false
+	sel := workflow.NewSelector(ctx)
+	for _, ch := range chans {
+		sel.AddReceive(ch, func(workflow.ReceiveChannel, bool) {})
+	}
+	sel.AddFuture(workflow.NewTimer(timerCtx, c.in.IdleTimeout), func(workflow.Future) { idle = true })
+	sel.Select(ctx)
+	return idle
+}
+
+func (c *conversation) continueAsNew(ctx workflow.Context) error {
+	next := c.in
+	next.Pending = c.pending
+	next.Seen = c.order
+	next.Synced = c.status.Synced
+	return workflow.NewContinueAsNewError(ctx, Conversation, next)
+}
+
+// crmOptions are the activity options of CRM calls. Temporal owns the
+// retries: transient failures back off up to a minute between attempts
+// forever (the CRM will come back, and nothing may be lost); permanent
+// failures and an exhausted daily budget are not retried by Temporal but
+// handled by the workflow.
+func (c *conversation) crmOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: c.in.CRMTaskQueue,
+		// A batch is at most 3 calls of 200 records; two minutes leaves room
+		// for a slow org without hiding a hung connection for long.
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrPermanent, activities.ErrBudgetExhausted},
+		},
+	})
+}
+
+// flush writes the next batch, pausing while the CRM's daily budget is
+// exhausted.
+func (c *conversation) flush(ctx workflow.Context) error {
+	n := min(len(c.pending), c.in.BatchSize)
+	batch := c.pending[:n]
+	var sync *activities.Sync
+	var res crm.SyncResult
+	for {
+		err := workflow.ExecuteActivity(c.crmOptions(ctx), sync.SyncBatch, crm.SyncBatch{
+			ConversationID: c.in.ConversationID,
+			Events:         batch,
+			State:          c.in.State,
+		}).Get(ctx, &res)
+		if err == nil {
+			break
+		}
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrBudgetExhausted {
+			return err
+		}
+		// The daily API budget is gone. Nothing is lost: the batch stays
+		// pending, and the workflow waits and probes.
+		c.status.Paused = true
+		if err := workflow.Sleep(ctx, budgetProbeInterval); err != nil {
+			return err
+		}
+	}
+	c.status.Paused = false
+	c.batches++
+	c.in.State = res.State
+	c.status.Synced += len(res.Written)
+	c.status.Parked += len(res.Parked)
+	c.pending = append([]schemas.Event(nil), c.pending[n:]...)
+	return c.matchIdentity(ctx, batch)
+}
+
+// matchIdentity runs identity matching on the batch's inbound messages.
+// Details in private messages are matched; details in public posts only
+// flag the conversation.
+func (c *conversation) matchIdentity(ctx workflow.Context, batch []schemas.Event) error {
+	var candidates []schemas.Event
+	for _, e := range batch {
+		if e.Kind == schemas.KindMessage && e.Direction == schemas.Inbound && e.Text != "" {
+			candidates = append(candidates, e)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	var id *activities.Identity
+	var res activities.MatchResult
+	err := workflow.ExecuteActivity(c.crmOptions(ctx), id.Match, activities.MatchInput{
+		ConversationID: c.in.ConversationID,
+		Events:         candidates,
+		State:          c.in.State,
+	}).Get(ctx, &res)
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && (appErr.Type() == activities.ErrBudgetExhausted || appErr.Type() == activities.ErrPermanent) {
+			// Matching is best effort: the messages are in the CRM already,
+			// and the next batch or a reviewer can still link them.
+			return nil
+		}
+		return err
+	}
+	if res.ContactID != "" {
+		c.in.State.ContactID = res.ContactID
+	}
+	var flags []string
+	if res.PublicDetails {
+		flags = append(flags, FlagPublicDetails)
+	}
+	if res.ReviewID != "" {
+		flags = append(flags, FlagReview)
+	}
+	if len(flags) > 0 {
+		c.flags = appendNew(c.flags, flags...)
+		// The flags are fixed words, never data: operators can list the
+		// conversations whose customer posted details in public, or that
+		// wait for a review, in the Temporal UI.
+		return workflow.UpsertTypedSearchAttributes(ctx, FlagsKey.ValueSet(c.flags))
+	}
+	return nil
+}
+
+func appendNew(list []string, vals ...string) []string {
+	for _, v := range vals {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
+// applyReviews applies resolved identity reviews and unlink requests.
+func (c *conversation) applyReviews(ctx workflow.Context) error {
+	var id *activities.Identity
+	for len(c.reviews) > 0 || c.unlink {
+		in := activities.ApplyReviewInput{ConversationID: c.in.ConversationID, State: c.in.State}
+		if c.unlink {
+			in.Unlink = true
+			c.unlink = false
+		} else {
+			d := c.reviews[0]
+			c.reviews = c.reviews[1:]
+			in.ReviewID, in.ContactID, in.Reject, in.Actor = d.ReviewID, d.ContactID, d.Reject, d.Actor
+		}
+		var out crm.ConversationState
+		if err := workflow.ExecuteActivity(c.crmOptions(ctx), id.ApplyReview, in).Get(ctx, &out); err != nil {
+			return err
+		}
+		c.in.State = out
+	}
+	return nil
+}
