@@ -1,6 +1,7 @@
 package sfsandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 )
@@ -10,7 +11,19 @@ import (
 type apiError struct {
 	Message   string   `json:"message"`
 	ErrorCode string   `json:"errorCode"`
-	Fields    []string `json:"fields,omitempty"`
+	Fields    []string `json:"fields"`
+}
+
+// MarshalJSON omits fields when nil (session and limit errors carry none)
+// but keeps an empty list, as Salesforce does for record errors.
+func (e apiError) MarshalJSON() ([]byte, error) {
+	o := newOrdered()
+	o.set("message", e.Message)
+	o.set("errorCode", e.ErrorCode)
+	if e.Fields != nil {
+		o.set("fields", e.Fields)
+	}
+	return o.MarshalJSON()
 }
 
 // recordError is one entry of a SaveResult's errors list in sObject
@@ -75,7 +88,22 @@ var (
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	b, err := marshal(v)
+	if err != nil {
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// marshal encodes v without HTML escaping, as Salesforce writes JSON.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // writeErr writes Salesforce's error list for one error.
@@ -115,10 +143,10 @@ func (o *ordered) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		kb, _ := json.Marshal(k)
+		kb, _ := marshal(k)
 		buf = append(buf, kb...)
 		buf = append(buf, ':')
-		vb, err := json.Marshal(o.vals[k])
+		vb, err := marshal(o.vals[k])
 		if err != nil {
 			return nil, err
 		}

@@ -175,12 +175,13 @@ func (s *Sandbox) checkFilter(obj *objectDef, e expr, cmps map[*cmpExpr]*resolve
 		} else if rp.name == "Id" {
 			typ = "id"
 		}
-		lits := x.values
 		if x.op != "IN" && x.op != "NOTIN" {
-			lits = []literal{x.value}
+			if err := checkLiteral(rp.name, typ, x.op, &x.value); err != nil {
+				return err
+			}
 		}
-		for i := range lits {
-			if err := checkLiteral(rp.name, typ, x.op, &lits[i]); err != nil {
+		for i := range x.values {
+			if err := checkLiteral(rp.name, typ, x.op, &x.values[i]); err != nil {
 				return err
 			}
 		}
