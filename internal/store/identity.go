@@ -248,12 +248,16 @@ func (s *sqlStore) MergeSubjects(ctx context.Context, from, into string) error {
 		if exists == 0 {
 			return ErrNotFound
 		}
+		// Identifiers that into already holds are dropped from from; the
+		// rest move over with one UPDATE, so nothing committed meanwhile is
+		// deleted without being moved.
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM identifiers WHERE subject_id = ? AND EXISTS (
+			SELECT 1 FROM identifiers AS mine WHERE mine.subject_id = ?
+				AND mine.kind = identifiers.kind AND mine.hash = identifiers.hash)`), from, into); err != nil {
+			return err
+		}
 		stmts := []string{
-			`INSERT INTO identifiers (` + identifierCols + `)
-				SELECT ?, kind, hash, ciphertext, key_id, source_conversation_id, created_at
-				FROM identifiers WHERE subject_id = ?
-				ON CONFLICT (subject_id, kind, hash) DO NOTHING`,
-			`DELETE FROM identifiers WHERE subject_id = ?`,
+			`UPDATE identifiers SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE links SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE conversations SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE data_keys SET subject_id = ? WHERE subject_id = ?`,
@@ -339,5 +343,6 @@ func (s *sqlStore) PurgeSubject(ctx context.Context, subjectID string) (PurgeCou
 	if err != nil {
 		return nil, fmt.Errorf("store: purge subject: %w", err)
 	}
+	s.shred(ctx)
 	return counts, nil
 }

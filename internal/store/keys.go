@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"go.uber.org/zap"
 )
 
 const dataKeyCols = `id, subject_id, wrapped, master_key_id, created_at, destroyed_at`
@@ -116,7 +118,14 @@ func (s *sqlStore) DestroyDataKeys(ctx context.Context, subjectID string) (int, 
 	if err != nil {
 		return 0, fmt.Errorf("store: destroy data keys: %w", err)
 	}
-	return rowsAffected(res)
+	n, err := rowsAffected(res)
+	if err != nil {
+		return 0, fmt.Errorf("store: destroy data keys: %w", err)
+	}
+	if n > 0 {
+		s.shred(ctx)
+	}
+	return n, nil
 }
 
 // DataKeysByMaster lists live keys wrapped by a master key.
@@ -159,4 +168,22 @@ func (s *sqlStore) RewrapDataKey(ctx context.Context, id string, wrapped []byte,
 		return ErrNotFound
 	}
 	return fmt.Errorf("store: rewrap data key: key was destroyed: %w", ErrConflict)
+}
+
+// shred makes erased bytes unrecoverable from the SQLite files. The writer
+// runs with secure_delete, so freed space in the database is zeroed; the
+// WAL still holds the old page images until it is checkpointed, so this
+// checkpoints it and truncates it to zero bytes. It is best effort: when a
+// long read blocks the checkpoint, the next one (automatic or at the next
+// erasure) completes it. PostgreSQL keeps old row versions until VACUUM and
+// in its own WAL; there crypto-shredding relies on master key rotation.
+func (s *sqlStore) shred(ctx context.Context) {
+	if s.backend != BackendSQLite {
+		return
+	}
+	var busy, logFrames, checkpointed int
+	err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed)
+	if err != nil || busy != 0 {
+		s.log.Warn("store: could not truncate the SQLite WAL after an erasure; it will be checkpointed later", zap.Error(err))
+	}
 }

@@ -120,11 +120,13 @@ func openSQLite(ctx context.Context, dataDir string, opts Options) (*sqlStore, e
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dataDir, FileName)
+	// secure_delete zeroes freed space, so erased rows leave no bytes behind
+	// in the database file (see shred for the WAL).
 	// One writer connection serialises writes inside this process;
 	// BEGIN IMMEDIATE plus busy_timeout serialise them against other
 	// processes (an import next to a running server) without deadlocks.
 	writerDSN := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=synchronous(NORMAL)&_pragma=secure_delete(ON)&_txlock=immediate"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
