@@ -22,6 +22,9 @@ type Field struct {
 	Name string
 	// Line is the line of the field in the mapping file.
 	Line int
+	// CreateOnly fields can only be set when the record is created; they
+	// are left out of updates.
+	CreateOnly bool
 
 	from       []string
 	constant   any
@@ -144,6 +147,22 @@ func (m *Mapping) Record(object string, v Vars) (map[string]any, error) {
 		rec[f.Name] = val
 	}
 	return rec, nil
+}
+
+// CreateOnly returns the fields of object that can only be set when the
+// record is created.
+func (m *Mapping) CreateOnly(object string) []string {
+	o := m.Objects[object]
+	if o == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range o.Fields {
+		if f.CreateOnly {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }
 
 // OpensCase reports whether event e may open a case under the case rules.

@@ -279,6 +279,7 @@ type rawField struct {
 	Default    any               `yaml:"default"`
 	Transforms []string          `yaml:"transforms"`
 	When       string            `yaml:"when"`
+	CreateOnly bool              `yaml:"create_only"`
 }
 
 type rawErasureRule struct {
@@ -524,7 +525,7 @@ func (p *parser) erasure(m *Mapping, raw *rawMapping) {
 
 // field compiles one field mapping.
 func (p *parser) field(m *Mapping, object, name, path string, rf rawField) *Field {
-	f := &Field{Name: name, Line: p.line(path), lookup: rf.Lookup, def: rf.Default, constant: rf.Value}
+	f := &Field{Name: name, Line: p.line(path), CreateOnly: rf.CreateOnly, lookup: rf.Lookup, def: rf.Default, constant: rf.Value}
 	switch {
 	case rf.From != "":
 		f.from = strings.Split(rf.From, ".")

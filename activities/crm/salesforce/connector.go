@@ -130,6 +130,8 @@ type chunkSync struct {
 	posts   []*pendingPost
 	byMsgID map[string]*pendingPost
 	parked  map[string]bool
+	// seeded are posts written in the first call (as persona parents).
+	seeded  map[string]bool
 	updates []Update
 	// updateOwner is the platform message id each update belongs to ("" for
 	// the case).
@@ -145,7 +147,7 @@ func (s *chunkSync) park(e schemas.Event, err *crm.Error, fields []string) {
 }
 
 func (c *Connector) syncChunk(ctx context.Context, conv string, events []schemas.Event, st *crm.ConversationState, res *crm.SyncResult) error {
-	s := &chunkSync{conv: conv, st: st, res: res, byMsgID: map[string]*pendingPost{}, parked: map[string]bool{}}
+	s := &chunkSync{conv: conv, st: st, res: res, byMsgID: map[string]*pendingPost{}, parked: map[string]bool{}, seeded: map[string]bool{}}
 	var statuses []schemas.Event
 	for _, e := range events {
 		if e.Kind == schemas.KindStatus {
@@ -237,123 +239,165 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 		personas = append(personas, w)
 	}
 
-	var subs []Subrequest
 	type subInfo struct {
 		persona *personaWork
 		isCase  string // "upsert" or "get"
 	}
 	info := map[string]subInfo{}
-	for i, w := range personas {
-		rec, err := c.m.Record(mappings.ObjectPersona, mappings.EventVars(s.conv, w.first.event))
-		if err != nil {
-			for _, e := range w.events {
-				s.park(e, mappingError(err), nil)
+	// personaGroups builds, per persona, the upsert of its first post (its
+	// parent until a Contact is known) and of the persona itself. A group
+	// stays in one Composite call so that @{ref.id} resolves. strip leaves
+	// out create-only fields, for records that already exist.
+	personaGroups := func(list []*personaWork, round int, strip bool) [][]Subrequest {
+		var groups [][]Subrequest
+		for i, w := range list {
+			rec, err := c.m.Record(mappings.ObjectPersona, mappings.EventVars(s.conv, w.first.event))
+			if err != nil {
+				for _, e := range w.events {
+					s.park(e, mappingError(err), nil)
+				}
+				continue
 			}
-			continue
-		}
-		parent := s.st.ContactID
-		if parent == "" {
-			// Salesforce requires a persona parent; until the customer is
-			// matched to a Contact it is the persona's first post.
-			ref := fmt.Sprintf("post%d", i)
-			subs = append(subs, Subrequest{Method: "PATCH", URL: "/sobjects/" + postObj.SObject + "/" + postObj.ExternalIDField + "/" + w.first.extID, ReferenceID: ref, Body: w.first.rec})
+			if strip {
+				rec = c.withoutCreateOnly(mappings.ObjectPersona, rec)
+			}
+			var group []Subrequest
+			parent := s.st.ContactID
+			if parent == "" {
+				ref := fmt.Sprintf("post%d_%d", round, i)
+				body := w.first.rec
+				if strip {
+					body = c.withoutCreateOnly(mappings.ObjectPost, body)
+				}
+				group = append(group, Subrequest{Method: "PATCH", URL: "/sobjects/" + postObj.SObject + "/" + postObj.ExternalIDField + "/" + w.first.extID, ReferenceID: ref, Body: body})
+				info[ref] = subInfo{persona: w}
+				parent = "@{" + ref + ".id}"
+				s.seeded[w.first.event.PlatformMessageID] = true
+			}
+			if f := personaObj.Link("contact"); f != "" {
+				rec[f] = parent
+			}
+			ref := fmt.Sprintf("persona%d_%d", round, i)
+			group = append(group, Subrequest{Method: "PATCH", URL: "/sobjects/" + personaObj.SObject + "/" + personaObj.ExternalIDField + "/" + PersonaExternalID(w.first.event.Channel, w.first.event.Author.PlatformUserID), ReferenceID: ref, Body: rec})
 			info[ref] = subInfo{persona: w}
-			parent = "@{" + ref + ".id}"
+			groups = append(groups, group)
 		}
-		if f := personaObj.Link("contact"); f != "" {
-			rec[f] = parent
-		}
-		ref := fmt.Sprintf("persona%d", i)
-		subs = append(subs, Subrequest{Method: "PATCH", URL: "/sobjects/" + personaObj.SObject + "/" + personaObj.ExternalIDField + "/" + PersonaExternalID(w.first.event.Channel, w.first.event.Author.PlatformUserID), ReferenceID: ref, Body: rec})
-		info[ref] = subInfo{persona: w}
+		return groups
 	}
-	var caseRec Record
+	groups := personaGroups(personas, 0, false)
 	if opening != nil {
 		rec, err := c.m.Record(mappings.ObjectCase, mappings.EventVars(s.conv, opening.event))
 		if err != nil {
 			s.park(opening.event, mappingError(err), nil)
 		} else {
-			caseRec = rec
 			if f := caseObj.Link("contact"); f != "" && s.st.ContactID != "" {
-				caseRec[f] = s.st.ContactID
+				rec[f] = s.st.ContactID
 			}
-			subs = append(subs, Subrequest{Method: "PATCH", URL: "/sobjects/" + caseObj.SObject + "/" + caseObj.ExternalIDField + "/" + caseExternalID(s.conv, opening.event.PlatformMessageID), ReferenceID: "case", Body: caseRec})
+			groups = append(groups, []Subrequest{{Method: "PATCH", URL: "/sobjects/" + caseObj.SObject + "/" + caseObj.ExternalIDField + "/" + caseExternalID(s.conv, opening.event.PlatformMessageID), ReferenceID: "case", Body: rec}})
 			info["case"] = subInfo{isCase: "upsert"}
 		}
 	} else if s.st.CaseID != "" && firstInbound != nil {
-		subs = append(subs, Subrequest{Method: "GET", URL: "/sobjects/" + caseObj.SObject + "/" + s.st.CaseID + "?fields=IsClosed,ClosedDate,Status", ReferenceID: "case"})
+		groups = append(groups, []Subrequest{{Method: "GET", URL: "/sobjects/" + caseObj.SObject + "/" + s.st.CaseID + "?fields=IsClosed,ClosedDate,Status", ReferenceID: "case"}})
 		info["case"] = subInfo{isCase: "get"}
 	}
 
 	var newCaseNeeded bool
-	for start := 0; start < len(subs); start += MaxComposite {
-		part := subs[start:min(start+MaxComposite, len(subs))]
-		resps, err := c.client.Composite(ctx, false, part)
-		if err != nil {
-			return err
+	var redo []*personaWork
+	redoSeen := map[*personaWork]bool{}
+	handle := func(r SubResponse) error {
+		in, ok := info[r.ReferenceID]
+		if !ok {
+			return nil
 		}
-		for _, r := range resps {
-			in, ok := info[r.ReferenceID]
-			if !ok {
-				continue
+		switch {
+		case in.persona != nil:
+			obj := personaObj
+			objName := mappings.ObjectPersona
+			if strings.HasPrefix(r.ReferenceID, "post") {
+				obj, objName = postObj, mappings.ObjectPost
 			}
-			switch {
-			case in.persona != nil:
-				obj := personaObj
-				if strings.HasPrefix(r.ReferenceID, "post") {
-					obj = postObj
-				}
-				if e := r.Err(obj.SObject, obj.ExternalIDField); e != nil {
-					if e.Kind != crm.Permanent {
-						return e
-					}
-					if e.Code == "PROCESSING_HALTED" {
-						continue
-					}
-					fields := recordFields(r.Body)
-					for _, ev := range in.persona.events {
-						s.park(ev, e, fields)
-					}
-					continue
-				}
+			e := r.Err(obj.SObject, obj.ExternalIDField)
+			if e == nil {
 				if strings.HasPrefix(r.ReferenceID, "persona") {
 					s.st.PersonaIDs[in.persona.key] = idOf(r.Body)
 				}
-			case in.isCase == "upsert":
-				if e := r.Err(caseObj.SObject, caseObj.ExternalIDField); e != nil {
-					if e.Kind != crm.Permanent {
-						return e
-					}
-					s.park(opening.event, e, recordFields(r.Body))
-					continue
+				return nil
+			}
+			fields := recordFields(r.Body)
+			switch {
+			case e.Code == "PROCESSING_HALTED":
+				return nil
+			case e.Kind != crm.Permanent:
+				return e
+			case c.onlyCreateOnly(objName, e.Code, fields):
+				// The record exists already (state was lost or this is a
+				// replay): write it again without its create-only fields.
+				if !redoSeen[in.persona] {
+					redoSeen[in.persona] = true
+					redo = append(redo, in.persona)
 				}
-				s.st.CaseID = idOf(r.Body)
-				s.st.CaseOpenedAt = opening.event.OccurredAt
-			case in.isCase == "get":
-				if e := r.Err(caseObj.SObject, "Id"); e != nil {
-					if e.Code == "NOT_FOUND" || e.Code == "ENTITY_IS_DELETED" {
-						newCaseNeeded = true
-						continue
-					}
+				return nil
+			}
+			for _, ev := range in.persona.events {
+				s.park(ev, e, fields)
+			}
+		case in.isCase == "upsert":
+			if e := r.Err(caseObj.SObject, caseObj.ExternalIDField); e != nil {
+				if e.Kind != crm.Permanent {
 					return e
 				}
-				var cs struct {
-					IsClosed   bool   `json:"IsClosed"`
-					ClosedDate string `json:"ClosedDate"`
-				}
-				_ = json.Unmarshal(r.Body, &cs)
-				if !cs.IsClosed {
-					continue
-				}
-				closed := parseSFTime(cs.ClosedDate)
-				if c.m.CaseRules.Reopens(closed, firstInbound.event.OccurredAt) {
-					s.updates = append(s.updates, Update{SObject: caseObj.SObject, ID: s.st.CaseID, Fields: Record{"Status": c.m.CaseRules.ReopenStatus}})
-					s.updateOwner = append(s.updateOwner, "")
-					s.st.CaseOpenedAt = firstInbound.event.OccurredAt
-					continue
-				}
-				newCaseNeeded = true
+				s.park(opening.event, e, recordFields(r.Body))
+				return nil
 			}
+			s.st.CaseID = idOf(r.Body)
+			s.st.CaseOpenedAt = opening.event.OccurredAt
+		case in.isCase == "get":
+			if e := r.Err(caseObj.SObject, "Id"); e != nil {
+				if e.Code == "NOT_FOUND" || e.Code == "ENTITY_IS_DELETED" {
+					newCaseNeeded = true
+					return nil
+				}
+				return e
+			}
+			var cs struct {
+				IsClosed   bool   `json:"IsClosed"`
+				ClosedDate string `json:"ClosedDate"`
+			}
+			_ = json.Unmarshal(r.Body, &cs)
+			if !cs.IsClosed {
+				return nil
+			}
+			closed := parseSFTime(cs.ClosedDate)
+			if c.m.CaseRules.Reopens(closed, firstInbound.event.OccurredAt) {
+				s.updates = append(s.updates, Update{SObject: caseObj.SObject, ID: s.st.CaseID, Fields: Record{"Status": c.m.CaseRules.ReopenStatus}})
+				s.updateOwner = append(s.updateOwner, "")
+				s.st.CaseOpenedAt = firstInbound.event.OccurredAt
+				return nil
+			}
+			newCaseNeeded = true
+		}
+		return nil
+	}
+	run := func(groups [][]Subrequest) error {
+		for _, part := range packGroups(groups, MaxComposite) {
+			resps, err := c.client.Composite(ctx, false, part)
+			if err != nil {
+				return err
+			}
+			for _, r := range resps {
+				if err := handle(r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := run(groups); err != nil {
+		return err
+	}
+	if len(redo) > 0 {
+		if err := run(personaGroups(redo, 1, true)); err != nil {
+			return err
 		}
 	}
 	if !newCaseNeeded {
@@ -382,6 +426,57 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 	s.st.CaseID = ur.ID
 	s.st.CaseOpenedAt = firstInbound.event.OccurredAt
 	return nil
+}
+
+// packGroups packs groups of subrequests into Composite calls of at most
+// max subrequests without splitting a group.
+func packGroups(groups [][]Subrequest, max int) [][]Subrequest {
+	var out [][]Subrequest
+	var cur []Subrequest
+	for _, g := range groups {
+		if len(cur)+len(g) > max && len(cur) > 0 {
+			out = append(out, cur)
+			cur = nil
+		}
+		cur = append(cur, g...)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// withoutCreateOnly returns rec without the object's create-only fields.
+func (c *Connector) withoutCreateOnly(object string, rec Record) Record {
+	out := make(Record, len(rec))
+	for k, v := range rec {
+		out[k] = v
+	}
+	for _, f := range c.m.CreateOnly(object) {
+		delete(out, f)
+	}
+	return out
+}
+
+// onlyCreateOnly reports whether a rejection is Salesforce refusing to
+// update create-only fields of an existing record.
+func (c *Connector) onlyCreateOnly(object, code string, fields []string) bool {
+	if code != "INVALID_FIELD_FOR_INSERT_UPDATE" || len(fields) == 0 {
+		return false
+	}
+	co := c.m.CreateOnly(object)
+	for _, f := range fields {
+		found := false
+		for _, x := range co {
+			if x == f {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func idOf(body json.RawMessage) string {
@@ -474,9 +569,11 @@ func (c *Connector) upsertPosts(ctx context.Context, s *chunkSync) error {
 		if s.parked[p.event.PlatformMessageID] {
 			continue
 		}
-		rec := make(Record, len(p.rec)+1)
-		for k, v := range p.rec {
-			rec[k] = v
+		rec := p.rec
+		if s.st.PostIDs[p.event.PlatformMessageID] != "" || s.seeded[p.event.PlatformMessageID] {
+			rec = c.withoutCreateOnly(mappings.ObjectPost, rec)
+		} else {
+			rec = c.withoutCreateOnly("", rec)
 		}
 		rec[postObj.ExternalIDField] = p.extID
 		recs = append(recs, rec)
@@ -490,18 +587,45 @@ func (c *Connector) upsertPosts(ctx context.Context, s *chunkSync) error {
 		return err
 	}
 	var transient *crm.Error
+	var redo []Record
+	var redoOrder []*pendingPost
 	for i, r := range results {
 		p := order[i]
 		if r.Err != nil {
-			if r.Err.Kind != crm.Permanent {
+			switch {
+			case r.Err.Kind != crm.Permanent:
 				transient = r.Err
-				continue
+			case c.onlyCreateOnly(mappings.ObjectPost, r.Err.Code, r.Fields):
+				// The post exists already (state was lost or this is a
+				// replay): write it again without its create-only fields.
+				redo = append(redo, c.withoutCreateOnly(mappings.ObjectPost, recs[i]))
+				redoOrder = append(redoOrder, p)
+			default:
+				s.park(p.event, r.Err, r.Fields)
 			}
-			s.park(p.event, r.Err, r.Fields)
 			continue
 		}
 		s.st.PostIDs[p.event.PlatformMessageID] = r.ID
 		s.res.Written = append(s.res.Written, p.event.PlatformMessageID)
+	}
+	if len(redo) > 0 && transient == nil {
+		results, err := c.client.CollectionUpsert(ctx, postObj.SObject, postObj.ExternalIDField, redo)
+		if err != nil {
+			return err
+		}
+		for i, r := range results {
+			p := redoOrder[i]
+			if r.Err != nil {
+				if r.Err.Kind != crm.Permanent {
+					transient = r.Err
+					continue
+				}
+				s.park(p.event, r.Err, r.Fields)
+				continue
+			}
+			s.st.PostIDs[p.event.PlatformMessageID] = r.ID
+			s.res.Written = append(s.res.Written, p.event.PlatformMessageID)
+		}
 	}
 	if transient != nil {
 		// Written posts are upserted again on the retry, without duplicates.
