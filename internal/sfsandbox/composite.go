@@ -95,7 +95,12 @@ func (s *Sandbox) serveComposite(w http.ResponseWriter, r *http.Request) {
 		status, hdrs, out := s.runSubrequest(ctx, r, sr, bodies)
 		results[i] = result{Body: out, HTTPHeaders: hdrs, HTTPStatusCode: status, ReferenceID: sr.ReferenceID}
 		if status < 300 {
-			bodies[sr.ReferenceID] = out
+			if raw, ok := out.(json.RawMessage); ok {
+				var parsed any
+				if json.Unmarshal(raw, &parsed) == nil {
+					bodies[sr.ReferenceID] = parsed
+				}
+			}
 		}
 		if status >= 400 && body.AllOrNone {
 			failedAt = i
@@ -159,16 +164,18 @@ func (s *Sandbox) runSubrequest(ctx context.Context, parent *http.Request, sr su
 	}
 	rec := httptest.NewRecorder()
 	h(rec, req)
+	// The body is passed through as written, keeping its key order.
 	var out any
-	if rec.Body.Len() > 0 {
-		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	if b := bytes.TrimSpace(rec.Body.Bytes()); len(b) > 0 && json.Valid(b) {
+		out = json.RawMessage(b)
 	}
 	hdrs := map[string]string{}
 	if rec.Code == http.StatusCreated && method == http.MethodPost {
-		if m, ok := out.(map[string]any); ok {
-			if id, ok := m["id"].(string); ok {
-				hdrs["Location"] = strings.TrimSuffix(path, "/") + "/" + id
-			}
+		var created struct {
+			ID string `json:"id"`
+		}
+		if raw, ok := out.(json.RawMessage); ok && json.Unmarshal(raw, &created) == nil && created.ID != "" {
+			hdrs["Location"] = strings.TrimSuffix(path, "/") + "/" + created.ID
 		}
 	}
 	return rec.Code, hdrs, out
