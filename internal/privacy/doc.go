@@ -64,4 +64,17 @@
 // encrypted under the key named by the workflow ID (see
 // FailureConverterOptions.KeyIDForWorkflow); use the conversation's key ID as
 // its workflow ID and failures are shredded together with its payloads.
+//
+// # Wiring
+//
+//	mk, _ := privacy.LoadMasterKeys(os.Getenv("WEBCARESYNC_MASTER_KEY_FILE"))
+//	kr := privacy.NewKeyring(keyStore, mk, log)
+//	dc := privacy.NewDataConverter(kr)
+//	c, _ := client.Dial(client.Options{
+//		DataConverter:      dc,
+//		FailureConverter:   privacy.NewFailureConverter(dc, privacy.FailureConverterOptions{}),
+//		ContextPropagators: []workflow.ContextPropagator{privacy.NewKeyIDPropagator()},
+//	})
+//	ctx = privacy.WithKeyID(ctx, conversationID) // before SignalWithStart
+//	mux.Handle("/codec/", privacy.CodecHandler(dc.Codec(), privacy.TokenAuth(codecToken)))
 package privacy

@@ -109,8 +109,10 @@ func NewKeyring(ks KeyStore, mk *MasterKeys, log *zap.Logger, opts ...KeyringOpt
 }
 
 // DataKeyFor returns the 32-byte data key named keyID, creating it for
-// subjectID on first use. An existing key keeps its subject (use Merge to
-// move it). It returns an error wrapping ErrErased when the key was
+// subjectID on first use. An empty subjectID makes the key its own subject
+// (subject ID = key ID); the codec creates keys that way when it meets a new
+// key ID, and Merge later moves them to the linked subject. An existing key
+// keeps its subject. It returns an error wrapping ErrErased when the key was
 // destroyed.
 func (k *Keyring) DataKeyFor(ctx context.Context, keyID, subjectID string) ([]byte, error) {
 	e, err := k.entry(ctx, keyID, subjectID, true)

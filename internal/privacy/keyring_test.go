@@ -3,6 +3,7 @@ package privacy
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+
+	"github.com/webcaresync/webcaresync/internal/logging"
 )
 
 func TestDataKeyForCreatesOnce(t *testing.T) {
@@ -236,6 +239,51 @@ func TestParseMasterKeys(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: error echoes key material: %v", name, err)
+		}
+	}
+}
+
+func TestNoKeyMaterialInLogsOrErrors(t *testing.T) {
+	tk := newTestKeys(t)
+	ctx := context.Background()
+	log, logs := logging.NewCapture()
+	dc := NewDataConverter(NewKeyring(tk.store, tk.mk, log))
+	p, err := dc.WithKeyID("conv-a").ToPayload(pii)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataKey, _ := tk.kr.DataKeyFor(ctx, "conv-a", "")
+	masterFile, _ := os.ReadFile(tk.path)
+	secrets := []string{hex.EncodeToString(dataKey), strings.Fields(strings.Split(string(masterFile), "\n")[2])[1], pii.Email, pii.Phone, pii.Text}
+
+	if _, err := AddMasterKey(tk.path); err != nil {
+		t.Fatal(err)
+	}
+	mk2, _ := LoadMasterKeys(tk.path)
+	if _, err := NewKeyring(tk.store, mk2, log).RotateMaster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	tampered := &commonpb.Payload{Metadata: p.Metadata, Data: bytes.Clone(p.Data)}
+	tampered.Data[20] ^= 1
+	var m message
+	if err := dc.FromPayload(tampered, &m); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if _, err := ParseMasterKeys([]byte("k " + secrets[1][:40])); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) != 2 || !logs.Contains("rewrapped data keys") {
+		t.Fatalf("control: expected two errors and a rotation log line, got %q and %s", errs, logs)
+	}
+	if leaks := logs.Leaks(secrets...); len(leaks) > 0 {
+		t.Fatalf("logs leak secrets: %d values", len(leaks))
+	}
+	for _, e := range errs {
+		for _, s := range secrets {
+			if strings.Contains(e, s) || strings.Contains(e, s[:min(len(s), 16)]) {
+				t.Fatalf("error %q leaks a secret", e)
+			}
 		}
 	}
 }
