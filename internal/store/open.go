@@ -100,7 +100,7 @@ func OpenWithOptions(ctx context.Context, dsn, dataDir string, log *zap.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	s.log = log.Named("store")
+	s.log = log
 	if err := s.migrate(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
