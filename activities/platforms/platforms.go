@@ -174,3 +174,20 @@ func NetworkError(op string, err error) *crm.Error {
 	}
 	return &crm.Error{Kind: crm.Transient, Code: "NETWORK", Message: op + " failed: " + msg + "; retrying later"}
 }
+
+// Split routes posts to the platforms in list by provider: the result maps
+// each platform's Name to its posts, in their original order. Posts whose
+// provider no platform handles (such as livechat) come back as unrouted,
+// for the caller to record.
+func Split(list []Platform, posts []crm.PlatformPost) (byPlatform map[string][]crm.PlatformPost, unrouted []crm.PlatformPost) {
+	byPlatform = make(map[string][]crm.PlatformPost)
+	for _, p := range posts {
+		pl := ForProvider(list, p.Provider)
+		if pl == nil {
+			unrouted = append(unrouted, p)
+			continue
+		}
+		byPlatform[pl.Name()] = append(byPlatform[pl.Name()], p)
+	}
+	return byPlatform, unrouted
+}

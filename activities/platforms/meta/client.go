@@ -69,6 +69,7 @@ const (
 	policyHideFB      = "GDPR Art. 17(2) reasonable steps: comment hidden with Graph API POST /{comment-id} is_hidden=true"
 	policyHideIG      = "GDPR Art. 17(2) reasonable steps: comment hidden with Graph API POST /{ig-comment-id} hide=true"
 	policyNone        = "GDPR Art. 17(2) reasonable steps: no Meta API to erase it; subject informed how to delete it"
+	policyGone        = "GDPR Art. 17(1): already deleted from the platform by its author"
 )
 
 // Config is how the connector reaches the Graph API for one brand.
@@ -246,7 +247,7 @@ func (c *Client) eraseOne(ctx context.Context, p crm.PlatformPost, t *platforms.
 	}
 	switch {
 	case f.gone:
-		t.Add(p.Provider, object, platforms.ActionErased, "already deleted from the platform", policyNone)
+		t.Add(p.Provider, object, platforms.ActionErased, "already deleted from the platform by its author", policyGone)
 	case f.refused != "":
 		t.Add(p.Provider, object, platforms.ActionNotPossible, f.refused+"; the subject was told how to delete it: "+guidance, policyNone)
 	default:

@@ -45,6 +45,7 @@ const (
 	policyDeleteDM   = "GDPR Art. 17(1): brand's own direct message deleted with X API v2 DELETE /2/dm_events/:event_id"
 	policyHide       = "GDPR Art. 17(2) reasonable steps: reply hidden with X API v2 PUT /2/tweets/:id/hidden"
 	policyNone       = "GDPR Art. 17(2) reasonable steps: no X API to erase it; subject informed how to delete it"
+	policyGone       = "GDPR Art. 17(1): already deleted from X by its author"
 )
 
 // Config is how the connector reaches X for one brand account.
@@ -199,7 +200,7 @@ func (c *Client) eraseOne(ctx context.Context, p crm.PlatformPost, t *platforms.
 		}
 		switch {
 		case f.gone:
-			t.Add(Provider, object, platforms.ActionErased, "already deleted from X by its author", policyNone)
+			t.Add(Provider, object, platforms.ActionErased, "already deleted from X by its author", policyGone)
 		case f.refused != "":
 			t.Add(Provider, object, platforms.ActionNotPossible,
 				f.refused+": X lets a brand hide only replies in conversations it started, and never delete them; the subject was told how to delete it: "+Guidance, policyNone)
