@@ -580,7 +580,20 @@ func (p *parser) field(m *Mapping, object, name, path string, rf rawField) *Fiel
 	return f
 }
 
+var (
+	envOnce sync.Once
+	envVal  *cel.Env
+	envErr  error
+)
+
+// newEnv returns the shared CEL environment; a cel.Env is safe for
+// concurrent use and costly to build.
 func newEnv() (*cel.Env, error) {
+	envOnce.Do(func() { envVal, envErr = buildEnv() })
+	return envVal, envErr
+}
+
+func buildEnv() (*cel.Env, error) {
 	dyn := cel.MapType(cel.StringType, cel.DynType)
 	return cel.NewEnv(
 		cel.Variable("event", dyn),
