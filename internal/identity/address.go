@@ -13,6 +13,9 @@ import (
 // codes are more often product or order codes.
 var postcodeRE = regexp.MustCompile(`\b([1-9][0-9]{3})( ?)([A-Za-z]{2})\b`)
 
+// maxAddresses bounds the postcodes read from one message.
+const maxAddresses = 32
+
 // PostcodeRE matches a normalised Dutch postcode as Address.Postcode holds it.
 var PostcodeRE = regexp.MustCompile(`^[1-9][0-9]{3}[A-Z]{2}$`)
 
@@ -42,7 +45,7 @@ var unusedPostcodeLetters = map[string]bool{"SA": true, "SD": true, "SS": true}
 func extractAddresses(text string, m []byte) []Address {
 	var out []Address
 	var spans [][2]int
-	for _, loc := range postcodeRE.FindAllSubmatchIndex(m, -1) {
+	for _, loc := range postcodeRE.FindAllSubmatchIndex(m, maxAddresses) {
 		digits := string(m[loc[2]:loc[3]])
 		space := loc[5] > loc[4]
 		letters := string(m[loc[6]:loc[7]])
@@ -104,10 +107,7 @@ var streetBeforeRE = regexp.MustCompile(`(?i)[\p{L}][\p{L}.'\-]+\s+([1-9][0-9]{0
 
 // houseNumberBefore reads "Dorpsstraat 12a, " right before byte offset i.
 func houseNumberBefore(text string, i int) (string, string, bool) {
-	line := text[:i]
-	if nl := strings.LastIndexByte(line, '\n'); nl >= 0 {
-		line = line[nl+1:]
-	}
+	line := lineBefore(text, i, 100)
 	loc := streetBeforeRE.FindStringSubmatchIndex(line)
 	if loc == nil {
 		return "", "", false
@@ -126,6 +126,9 @@ var houseAfterRE = regexp.MustCompile(`(?i)^[ ,]*(?:(?:huisnummer|huisnr|house n
 // houseNumberAfter reads "1234 AB 12-II" after the postcode ending at i.
 func houseNumberAfter(text string, i int) (string, string, bool) {
 	rest := text[i:]
+	if len(rest) > 60 {
+		rest = rest[:60]
+	}
 	if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
 		rest = rest[:nl]
 	}
@@ -157,7 +160,7 @@ func readHouseNumber(s string, i int) (string, string, bool) {
 	if len(num) == 0 || len(num) > 5 || num[0] == '0' {
 		return "", "", false
 	}
-	b := []byte(s)
+	b := s
 	rest := s[j:]
 	// Letters glued to the number: "12a", "12hs".
 	if k := letterRun(rest); k > 0 {
@@ -226,18 +229,18 @@ func digitRun(s string) int {
 }
 
 // endsToken reports whether no letter or digit follows byte offset i.
-func endsToken(b []byte, i int) bool {
-	return !isWordRune(runeAt(b, i))
+func endsToken(b string, i int) bool {
+	return !isWordRune(runeAtString(b, i))
 }
 
 // endsNumber reports whether the digits ending at i are a whole number and
 // not the start of a longer one ("12.500", "12,5", "12 345").
-func endsNumber(b []byte, i int) bool {
+func endsNumber(b string, i int) bool {
 	if !endsToken(b, i) {
 		return false
 	}
-	r := runeAt(b, i)
-	if (r == '.' || r == ',') && unicode.IsDigit(runeAt(b, i+1)) {
+	r := runeAtString(b, i)
+	if (r == '.' || r == ',') && unicode.IsDigit(runeAtString(b, i+1)) {
 		return false
 	}
 	return true
@@ -245,7 +248,7 @@ func endsNumber(b []byte, i int) bool {
 
 // endsClause reports whether byte offset i is the end of the text, a line
 // or a clause.
-func endsClause(b []byte, i int) bool {
+func endsClause(b string, i int) bool {
 	for i < len(b) && b[i] == ' ' {
 		i++
 	}

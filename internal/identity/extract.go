@@ -162,15 +162,21 @@ func runeAt(s []byte, i int) rune {
 	return r
 }
 
-// wordsBefore returns up to n lowercased words that end before byte offset
-// i on the same line, nearest first. Words keep inner '&' and '-' so that
-// "track&trace" stays one word.
-func wordsBefore(text string, i, n int) []string {
+// runeAtString returns the rune that starts at byte offset i of s.
+func runeAtString(s string, i int) rune {
+	if i >= len(s) {
+		return 0
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r
+}
+
+// lineBefore returns at most max bytes of the line that ends at byte
+// offset i, starting on a rune boundary.
+func lineBefore(text string, i, max int) string {
 	line := text[:i]
-	// Labels sit right before the value; a bounded look-back keeps this
-	// cheap on long lines.
-	if len(line) > 120 {
-		line = line[len(line)-120:]
+	if len(line) > max {
+		line = line[len(line)-max:]
 		for len(line) > 0 && !utf8.RuneStart(line[0]) {
 			line = line[1:]
 		}
@@ -178,6 +184,16 @@ func wordsBefore(text string, i, n int) []string {
 	if nl := strings.LastIndexByte(line, '\n'); nl >= 0 {
 		line = line[nl+1:]
 	}
+	return line
+}
+
+// wordsBefore returns up to n lowercased words that end before byte offset
+// i on the same line, nearest first. Words keep inner '&' and '-' so that
+// "track&trace" stays one word.
+func wordsBefore(text string, i, n int) []string {
+	// Labels sit right before the value; a bounded look-back keeps this
+	// cheap on long lines.
+	line := lineBefore(text, i, 120)
 	fields := strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
 		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '&' || r == '-' || r == '.')
 	})

@@ -52,6 +52,24 @@ func blockedBefore(text string, i int) bool {
 	return false
 }
 
+// maxPhoneGroups is the most digit groups one phone number is read from.
+const maxPhoneGroups = 8
+
+// maxPhoneParses bounds the candidates parsed in one message. Parsing is
+// the expensive step; a DM has a handful of candidates, and a hostile run
+// of digits must not make extraction slow.
+const maxPhoneParses = 200
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
 // digitGroup is a run of digits inside a phone-like span.
 type digitGroup struct {
 	start, end int
@@ -70,6 +88,7 @@ func isPhoneSep(c byte) bool {
 // them in E.164 form.
 func extractPhones(text string, m []byte, region string) []string {
 	var out []string
+	budget := maxPhoneParses
 	i := 0
 	for i < len(m) {
 		c := m[i]
@@ -84,7 +103,7 @@ func extractPhones(text string, m []byte, region string) []string {
 			continue
 		}
 		end := scanSpan(m, i)
-		out = append(out, phonesInSpan(text, m, i, end, region)...)
+		out = append(out, phonesInSpan(text, m, i, end, region, &budget)...)
 		if end <= i {
 			end = i + 1
 		}
@@ -135,7 +154,7 @@ func scanSpan(m []byte, i int) int {
 // phonesInSpan finds the numbers in one span by trying, from each group
 // where a number may start, the longest run of groups that is a valid
 // number.
-func phonesInSpan(text string, m []byte, start, end int, region string) []string {
+func phonesInSpan(text string, m []byte, start, end int, region string, budget *int) []string {
 	if end <= start {
 		return nil
 	}
@@ -172,23 +191,37 @@ func phonesInSpan(text string, m []byte, start, end int, region string) []string
 		for from > start && (m[from-1] == '+' || m[from-1] == '(') {
 			from--
 		}
-		if blockedBefore(text, from) {
-			// The label covers the whole span: "order 0612345678 / 0687654321".
-			return out
-		}
 		// The longest run worth trying holds at most 17 digits ("00" and
 		// fifteen), which also bounds the work on a long run of digits.
+		// No one writes a number in more than maxPhoneGroups groups
+		// ("+31 (0)6 12 34 56 78" is seven).
 		last, n := g, 0
-		for h := g; h < len(groups); h++ {
+		for h := g; h < len(groups) && h-g < maxPhoneGroups; h++ {
 			n += groups[h].end - groups[h].start
 			if n > 17 {
 				break
 			}
 			last = h
 		}
+		if countDigits(string(m[from:groups[last].end])) < 8 {
+			g++
+			continue
+		}
+		if blockedBefore(text, from) {
+			// The label covers the whole span: "order 0612345678 / 0687654321".
+			return out
+		}
 		found := false
 		for h := last; h >= g; h-- {
-			if e164, ok := parsePhone(string(m[from:groups[h].end]), region); ok {
+			if *budget <= 0 {
+				return out
+			}
+			raw := string(m[from:groups[h].end])
+			if countDigits(raw) < 8 {
+				break
+			}
+			*budget--
+			if e164, ok := parsePhone(raw, region); ok {
 				out = append(out, e164)
 				g = h + 1
 				found = true
@@ -205,12 +238,7 @@ func phonesInSpan(text string, m []byte, start, end int, region string) []string
 // parsePhone parses one candidate and returns it in E.164 form when it is
 // a valid number written the way people write phone numbers.
 func parsePhone(raw string, region string) (string, bool) {
-	digits := 0
-	for i := 0; i < len(raw); i++ {
-		if raw[i] >= '0' && raw[i] <= '9' {
-			digits++
-		}
-	}
+	digits := countDigits(raw)
 	if digits < 8 || digits > 17 {
 		return "", false
 	}
