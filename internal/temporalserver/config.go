@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -244,7 +245,7 @@ func defaultDynamicConfig() map[string]any {
 }
 
 // newTemporalServer builds, but does not start, the Temporal server.
-func newTemporalServer(opts Options, sqlCfg *config.SQL, p ports) (_ temporal.Server, err error) {
+func newTemporalServer(opts Options, sqlCfg *config.SQL, p ports, stopping *atomic.Bool) (_ temporal.Server, err error) {
 	defer recoverFatal(&err)
 	cfg := serverConfig(opts, sqlCfg, p)
 	dc := dynamicconfig.StaticClient{}
@@ -264,7 +265,7 @@ func newTemporalServer(opts Options, sqlCfg *config.SQL, p ports) (_ temporal.Se
 			primitives.MatchingService: host(p.matching),
 			primitives.WorkerService:   host(p.worker),
 		}),
-		temporal.WithLogger(newServerLogger(opts.Logger)),
+		temporal.WithLogger(newServerLogger(opts.Logger, stopping)),
 		temporal.WithDynamicConfigClient(dc),
 	)
 }

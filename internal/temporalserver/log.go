@@ -2,6 +2,7 @@ package temporalserver
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -23,10 +24,12 @@ type fatalError struct{ msg string }
 
 func (e fatalError) Error() string { return "temporal server failed: " + e.msg }
 
-// newServerLogger returns the server's logger writing to zl.
-func newServerLogger(zl *zap.Logger) log.Logger {
+// newServerLogger returns the server's logger writing to zl. Once stopping
+// is set, warnings are dropped too: while the services shut down one by one
+// they warn about peers that are already gone.
+func newServerLogger(zl *zap.Logger, stopping *atomic.Bool) log.Logger {
 	zl = zl.Named("temporal").WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-		return minLevelCore{Core: c, min: zapcore.WarnLevel}
+		return minLevelCore{Core: c, min: zapcore.WarnLevel, stopping: stopping}
 	}))
 	return serverLogger{Logger: log.NewZapLogger(zl)}
 }
@@ -65,27 +68,36 @@ func recoverFatal(err *error) {
 	*err = fmt.Errorf("%w", fe)
 }
 
-// minLevelCore passes entries at min or above to the wrapped core. Unlike
-// zap.IncreaseLevel it never complains when the wrapped core is already
-// stricter.
+// minLevelCore passes entries at min or above (error and above once
+// stopping is set) to the wrapped core. Unlike zap.IncreaseLevel it never
+// complains when the wrapped core is already stricter.
 type minLevelCore struct {
 	zapcore.Core
-	min zapcore.Level
+	min      zapcore.Level
+	stopping *atomic.Bool // may be nil
+}
+
+// floor returns the lowest level that is logged now.
+func (c minLevelCore) floor() zapcore.Level {
+	if c.stopping != nil && c.stopping.Load() {
+		return max(c.min, zapcore.ErrorLevel)
+	}
+	return c.min
 }
 
 // Enabled reports whether an entry at l is logged.
 func (c minLevelCore) Enabled(l zapcore.Level) bool {
-	return l >= c.min && c.Core.Enabled(l)
+	return l >= c.floor() && c.Core.Enabled(l)
 }
 
 // With returns a core with fields added, keeping the level floor.
 func (c minLevelCore) With(fields []zapcore.Field) zapcore.Core {
-	return minLevelCore{Core: c.Core.With(fields), min: c.min}
+	return minLevelCore{Core: c.Core.With(fields), min: c.min, stopping: c.stopping}
 }
 
 // Check adds the wrapped core to ce when ent is at or above the floor.
 func (c minLevelCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if ent.Level < c.min {
+	if ent.Level < c.floor() {
 		return ce
 	}
 	return c.Core.Check(ent, ce)

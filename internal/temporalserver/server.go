@@ -19,6 +19,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -91,9 +92,10 @@ type Server struct {
 	frontendHost string
 	uiAddress    string
 
-	server temporal.Server
-	ui     *uiserver.Server
-	uiDone chan struct{}
+	server   temporal.Server
+	stopping *atomic.Bool // quiets the server's warnings during Stop
+	ui       *uiserver.Server
+	uiDone   chan struct{}
 
 	stopOnce sync.Once
 	stopErr  error
@@ -157,7 +159,8 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := newTemporalServer(opts, sqlCfg, ports)
+	stopping := &atomic.Bool{}
+	srv, err := newTemporalServer(opts, sqlCfg, ports, stopping)
 	if err != nil {
 		err = fmt.Errorf("configure embedded temporal server: %w", err)
 		if opts.FrontendPort == 0 {
@@ -166,6 +169,7 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := startTemporalServer(srv); err != nil {
+		stopping.Store(true)
 		stopTemporalServer(srv)
 		err = fmt.Errorf("start embedded temporal server: %w", err)
 		if opts.FrontendPort == 0 {
@@ -178,6 +182,7 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 		opts:         opts,
 		frontendHost: hostPort(opts.IP, ports.frontend),
 		server:       srv,
+		stopping:     stopping,
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -232,6 +237,7 @@ func (s *Server) Namespace() string { return s.opts.Namespace }
 // more than once; later calls return the first call's result.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		s.stopping.Store(true)
 		if s.ui != nil {
 			s.ui.Stop()
 			<-s.uiDone

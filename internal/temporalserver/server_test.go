@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ func startWorker(t testing.TB, c client.Client) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
 	w.RegisterWorkflow(greetWorkflow)
 	w.RegisterWorkflow(waitWorkflow)
+	w.RegisterWorkflow(inboxWorkflow)
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
@@ -123,6 +125,13 @@ func TestRestartKeepsWorkflowsAndSearchAttributes(t *testing.T) {
 	}
 
 	// First start: schema, namespace and search attribute are created.
+	core, logs := observer.New(zap.DebugLevel)
+	opts.Logger = zap.New(core)
+	defer func() {
+		for _, e := range logs.All() {
+			t.Logf("server log: %s %s %s %v", e.Time.Format("15:04:05.000"), e.Level, e.Message, e.ContextMap())
+		}
+	}()
 	s1, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("first start: %v", err)
@@ -372,9 +381,34 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}
 }
 
+func TestFatalBecomesError(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	l := newServerLogger(zap.New(core), nil)
+	err := func() (err error) {
+		defer recoverFatal(&err)
+		l.Fatal("Failed to start gRPC listener")
+		return nil
+	}()
+	if err == nil || !strings.Contains(err.Error(), "Failed to start gRPC listener") {
+		t.Fatalf("err = %v, want the fatal message", err)
+	}
+	if logs.FilterLevelExact(zap.ErrorLevel).Len() != 1 {
+		t.Fatalf("fatal was not logged at error level: %v", logs.All())
+	}
+	// Tagged loggers keep the behaviour.
+	err = func() (err error) {
+		defer recoverFatal(&err)
+		log.With(l).Fatal("tagged")
+		return nil
+	}()
+	if err == nil {
+		t.Fatalf("tagged logger's Fatal did not become an error")
+	}
+}
+
 func TestLoggerDropsBelowWarn(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	l := newServerLogger(zap.New(core))
+	l := newServerLogger(zap.New(core), nil)
 	l.Debug("debug")
 	l.Info("info")
 	l.Warn("warn")
@@ -385,6 +419,17 @@ func TestLoggerDropsBelowWarn(t *testing.T) {
 	}
 	if strings.Join(msgs, ",") != "warn,error" {
 		t.Fatalf("logged %v, want [warn error]", msgs)
+	}
+
+	// While the server stops, warnings are dropped too.
+	core, logs = observer.New(zap.DebugLevel)
+	stopping := &atomic.Bool{}
+	l = newServerLogger(zap.New(core), stopping)
+	stopping.Store(true)
+	l.Warn("peer gone")
+	l.Error("real problem")
+	if logs.Len() != 1 || logs.All()[0].Message != "real problem" {
+		t.Fatalf("while stopping logged %v, want only the error", logs.All())
 	}
 }
 
