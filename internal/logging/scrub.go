@@ -291,21 +291,33 @@ func scrubEmails(s string) string {
 	return b.String()
 }
 
-// phoneMayFollow reports whether a phone number may start right after c:
-// not inside a word, number or hyphenated or dotted token (UUIDs, versions).
-func phoneMayFollow(c byte) bool {
-	return !isAlnum(c) && strings.IndexByte("-._/\\+", c) < 0
+// phoneMayStart reports whether a phone number may start at s[i]: not inside
+// a word, number or hyphenated or dotted token (UUIDs, versions), and not
+// right after a digit and one of ".,/:" (decimals, dates, times). It mirrors
+// phoneMayEnd, which keeps ScrubString idempotent.
+func phoneMayStart(s string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	c := s[i-1]
+	if isAlnum(c) || strings.IndexByte("-._/\\+", c) >= 0 {
+		return false
+	}
+	if strings.IndexByte(",:", c) >= 0 && i >= 2 && s[i-2] >= '0' && s[i-2] <= '9' {
+		return false
+	}
+	return true
 }
 
 // phoneMayEnd reports whether a phone number may end at s[end]: not glued to
-// a word, and not a date or time followed by ":" or by ".", "," or "/" and a
-// digit.
+// a word or a "+", and not a date or time followed by ":" or by ".", "," or
+// "/" and a digit.
 func phoneMayEnd(s string, end int) bool {
 	if end >= len(s) {
 		return true
 	}
 	c := s[end]
-	if isAlnum(c) || c == ':' {
+	if isAlnum(c) || c == ':' || c == '+' {
 		return false
 	}
 	if strings.IndexByte(".,/", c) >= 0 && end+1 < len(s) && s[end+1] >= '0' && s[end+1] <= '9' {
@@ -324,7 +336,7 @@ func scrubPhones(s string) string {
 		if !(c >= '0' && c <= '9') && c != '+' && c != '(' {
 			continue
 		}
-		if i > 0 && !phoneMayFollow(s[i-1]) {
+		if !phoneMayStart(s, i) {
 			// Inside a word, number or hyphenated ID: skip to its end.
 			for i+1 < len(s) && isAlnum(s[i+1]) {
 				i++
