@@ -36,8 +36,8 @@ func inboxWorkflow(ctx workflow.Context, limit int) (int, error) {
 // BenchmarkSignalWithStart measures SignalWithStart throughput on a file-backed
 // server with a worker draining the signals, spread over 200 workflows.
 func BenchmarkSignalWithStart(b *testing.B) {
-	for _, shards := range []int32{1, 4} {
-		b.Run("shards="+strconv.Itoa(int(shards)), func(b *testing.B) {
+	for _, shards := range []int{1, 4} {
+		b.Run("shards="+strconv.Itoa(shards), func(b *testing.B) {
 			s := StartForTest(b, Options{DataDir: b.TempDir(), NumHistoryShards: shards})
 			c := newClient(b, s)
 			w := startWorker(b, c)

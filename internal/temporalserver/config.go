@@ -285,7 +285,7 @@ func serverConfig(opts Options, sqlCfg *config.SQL, p ports) *config.Config {
 	cfg.Global.Membership.BroadcastAddress = opts.IP
 	cfg.Persistence.DefaultStore = storeName
 	cfg.Persistence.VisibilityStore = storeName
-	cfg.Persistence.NumHistoryShards = opts.NumHistoryShards
+	cfg.Persistence.NumHistoryShards = int32(opts.NumHistoryShards)
 	cfg.Persistence.DataStores = map[string]config.DataStore{storeName: {SQL: sqlCfg}}
 	cfg.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,

@@ -366,6 +366,7 @@ func TestStartRejectsBadOptions(t *testing.T) {
 		"huge UI port":    {UIPort: 70000},
 		"same ports":      {FrontendPort: 7999, UIPort: 7999},
 		"negative shards": {NumHistoryShards: -1},
+		"too many shards": {NumHistoryShards: 100000},
 		"odd data dir":    {DataDir: filepath.Join(t.TempDir(), "a?b")},
 		"busy frontend":   {FrontendPort: busy},
 		"busy UI":         {UIPort: busy},
