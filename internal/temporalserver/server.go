@@ -129,16 +129,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		lastErr = err
 		// Only a port race that we caused by picking ports is worth another
 		// attempt; everything else fails the same way again.
-		if ctx.Err() != nil || !errors.Is(err, errPortRace) {
+		var race portRaceError
+		if ctx.Err() != nil || !errors.As(err, &race) {
 			break
 		}
 	}
 	return nil, lastErr
 }
 
-// errPortRace marks a start-up failure that may be caused by a free port
-// being taken by someone else before the server could bind it.
-var errPortRace = errors.New("port taken during start-up")
+// portRaceError marks a start-up failure that may be caused by a free port
+// that this package picked being taken by someone else before the server
+// could bind it.
+type portRaceError struct{ err error }
+
+func (e portRaceError) Error() string { return e.err.Error() }
+func (e portRaceError) Unwrap() error { return e.err }
 
 func start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.FrontendPort != 0 {
@@ -164,20 +169,12 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 	stopping := &atomic.Bool{}
 	srv, err := newTemporalServer(opts, sqlCfg, ports, stopping)
 	if err != nil {
-		err = fmt.Errorf("configure embedded temporal server: %w", err)
-		if opts.FrontendPort == 0 {
-			err = errors.Join(errPortRace, err)
-		}
-		return nil, err
+		return nil, portRaceError{fmt.Errorf("configure embedded temporal server: %w", err)}
 	}
 	if err := startTemporalServer(srv); err != nil {
 		stopping.Store(true)
 		stopTemporalServer(srv)
-		err = fmt.Errorf("start embedded temporal server: %w", err)
-		if opts.FrontendPort == 0 {
-			err = errors.Join(errPortRace, err)
-		}
-		return nil, err
+		return nil, portRaceError{fmt.Errorf("start embedded temporal server: %w", err)}
 	}
 
 	s := &Server{
