@@ -134,3 +134,65 @@ func KindOf(err error) ErrorKind {
 	}
 	return Transient
 }
+
+// DiscoverQuery names a data subject to the CRM: by exact email and E.164
+// phone, by known contact ids, by social persona (provider and the
+// platform's user id), and by webcaresync conversation ids.
+type DiscoverQuery struct {
+	Emails          []string     `json:"emails,omitempty"`
+	Phones          []string     `json:"phones,omitempty"`
+	ContactIDs      []string     `json:"contact_ids,omitempty"`
+	Personas        []PersonaRef `json:"personas,omitempty"`
+	ConversationIDs []string     `json:"conversation_ids,omitempty"`
+}
+
+// PersonaRef is a social persona: provider (x, messenger, instagram,
+// whatsapp) and the platform's user id.
+type PersonaRef struct {
+	Provider   string `json:"provider"`
+	ExternalID string `json:"external_id"`
+}
+
+// Discovered is a subject's footprint in the CRM: record ids by object
+// (Contact, SocialPersona, SocialPost, Case, Individual, Task), and the
+// social posts as the platforms know them, for platform erasure.
+type Discovered struct {
+	Records map[string][]string `json:"records"`
+	Posts   []PlatformPost      `json:"posts,omitempty"`
+	// ConversationIDs are the webcaresync conversations the records belong
+	// to (from their external ids), so that an unlinked handle's
+	// conversations are found too.
+	ConversationIDs []string `json:"conversation_ids,omitempty"`
+}
+
+// PlatformPost is a social post as its platform knows it.
+type PlatformPost struct {
+	Provider       string `json:"provider"`
+	ExternalPostID string `json:"external_post_id"`
+	Outbound       bool   `json:"outbound"`
+	Public         bool   `json:"public"`
+}
+
+// ErasureResult is what the CRM did with one object's records.
+type ErasureResult struct {
+	Object string `json:"object"`
+	// Action is erased, anonymised or retained.
+	Action string `json:"action"`
+	Count  int    `json:"count"`
+	// Policy names the mapping's erasure rule that applied.
+	Policy string `json:"policy"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Eraser is a connector that takes part in data-subject requests.
+type Eraser interface {
+	// Discover finds every record of the subject, following links: contact
+	// → personas → posts → cases, and persona → contact.
+	Discover(ctx context.Context, q DiscoverQuery) (Discovered, error)
+	// Export returns the records' fields, by object, for an access request.
+	Export(ctx context.Context, records map[string][]string) (map[string][]map[string]any, error)
+	// Erase applies the mapping's erasure policy to the records: delete,
+	// anonymise or redact, and Individual.ShouldForget. Records already
+	// gone count as erased; running it twice is harmless.
+	Erase(ctx context.Context, records map[string][]string) ([]ErasureResult, error)
+}

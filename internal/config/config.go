@@ -50,6 +50,8 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	// DSR configures data-subject requests.
 	DSR DSR `yaml:"dsr"`
+	// Platforms configures the social platforms' APIs used for erasure.
+	Platforms Platforms `yaml:"platforms"`
 	// Sync configures the conversation workflows.
 	Sync Sync `yaml:"sync"`
 
@@ -151,6 +153,25 @@ type Identity struct {
 	// NoMatch is what happens when no contact matches: "create" a contact
 	// from the details, or "leave" the persona unlinked. Default: leave.
 	NoMatch string `yaml:"no_match"`
+}
+
+// Platforms configures the social platforms' APIs, used to delete and
+// hide posts during erasure. A platform without a token is recorded as
+// "not possible through the API" in the ledger.
+type Platforms struct {
+	// XBaseURL is the X API host. Default: https://api.x.com.
+	XBaseURL string `yaml:"x_base_url"`
+	// MetaBaseURL is the Graph API host. Default: https://graph.facebook.com.
+	MetaBaseURL string `yaml:"meta_base_url"`
+	// XTokenFile holds the brand's X OAuth 2.0 user token; the environment
+	// variable WEBCARESYNC_X_API_TOKEN takes precedence.
+	XTokenFile string `yaml:"x_token_file"`
+	// MetaTokenFile holds the Page access token; the environment variable
+	// WEBCARESYNC_META_PAGE_TOKEN takes precedence.
+	MetaTokenFile string `yaml:"meta_token_file"`
+	// XToken and MetaToken are loaded from the environment or the files.
+	XToken    string `yaml:"-"`
+	MetaToken string `yaml:"-"`
 }
 
 // DSR configures data-subject requests.
@@ -341,6 +362,7 @@ var secretVars = []string{
 	"WEBCARESYNC_META_APP_SECRET", "WEBCARESYNC_META_VERIFY_TOKEN",
 	"WEBCARESYNC_X_CONSUMER_SECRET", "WEBCARESYNC_GENERIC_SECRET",
 	"WEBCARESYNC_SALESFORCE_CLIENT_SECRET", "WEBCARESYNC_TEMPORAL_API_KEY",
+	"WEBCARESYNC_X_API_TOKEN", "WEBCARESYNC_META_PAGE_TOKEN",
 }
 
 func applyEnv(cfg *Config, env func(string) string, probs *Problems) {
@@ -386,6 +408,8 @@ func loadSecrets(cfg *Config, env func(string) string, probs *Problems) {
 	cfg.GenericSecret = read("WEBCARESYNC_GENERIC_SECRET", s.GenericSecretFile, "secrets.generic_secret_file")
 	cfg.Salesforce.ClientSecret = read("WEBCARESYNC_SALESFORCE_CLIENT_SECRET", cfg.Salesforce.ClientSecretFile, "salesforce.client_secret_file")
 	cfg.Temporal.APIKey = read("WEBCARESYNC_TEMPORAL_API_KEY", cfg.Temporal.APIKeyFile, "temporal.api_key_file")
+	cfg.Platforms.XToken = read("WEBCARESYNC_X_API_TOKEN", cfg.Platforms.XTokenFile, "platforms.x_token_file")
+	cfg.Platforms.MetaToken = read("WEBCARESYNC_META_PAGE_TOKEN", cfg.Platforms.MetaTokenFile, "platforms.meta_token_file")
 	if f := cfg.Salesforce.PrivateKeyFile; f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -113,6 +113,7 @@ type DSRService interface {
 	Approve(ctx context.Context, id, actor string) error
 	Extend(ctx context.Context, id, reason, actor string) (time.Time, error)
 	Report(ctx context.Context, id string, format string) (contentType string, body []byte, err error)
+	Retry(ctx context.Context, id string) error
 }
 
 // ReviewService runs the identity review queue.
@@ -173,6 +174,7 @@ func (a *api) register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/dsr/{id}/approve", a.route(ScopeDSRWrite, "dsr.approve", a.approveDSR))
 	mux.Handle("POST /v1/dsr/{id}/extend", a.route(ScopeDSRWrite, "dsr.extend", a.extendDSR))
 	mux.Handle("GET /v1/dsr/{id}/report", a.route(ScopeDSRRead, "dsr.report", a.dsrReport))
+	mux.Handle("POST /v1/dsr/{id}/retry", a.route(ScopeDSRWrite, "dsr.retry", a.retryDSR))
 	mux.Handle("GET /v1/reviews", a.route(ScopeReviewWrite, "review.list", a.listReviews))
 	mux.Handle("POST /v1/reviews/{id}/resolve", a.route(ScopeReviewWrite, "review.resolve", a.resolveReview))
 }
@@ -248,6 +250,14 @@ func (a *api) approveDSR(w http.ResponseWriter, r *http.Request, tok Token) int 
 		return fail(w, err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "approved"})
+	return http.StatusOK
+}
+
+func (a *api) retryDSR(w http.ResponseWriter, r *http.Request, _ Token) int {
+	if err := a.dsr.Retry(r.Context(), r.PathValue("id")); err != nil {
+		return fail(w, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "retrying"})
 	return http.StatusOK
 }
 

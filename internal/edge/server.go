@@ -93,7 +93,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *zap.Logger
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.ErrorLevel))),
+		ErrorLog:          zap.NewStdLog(log),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,0 +1,634 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/webcaresync/webcaresync/activities/crm"
+	"github.com/webcaresync/webcaresync/activities/platforms"
+	"github.com/webcaresync/webcaresync/internal/identity"
+	"github.com/webcaresync/webcaresync/internal/metrics"
+	"github.com/webcaresync/webcaresync/internal/store"
+)
+
+// KeyShredder destroys data keys: the crypto-shredding step of erasure.
+// internal/privacy's Keyring is one.
+type KeyShredder interface {
+	KeyMerger
+	Sealer
+	Destroy(ctx context.Context, subjectID string) (int, error)
+}
+
+// DSR carries out data-subject requests across every linked system.
+type DSR struct {
+	CRM       crm.Connector
+	Store     store.Store
+	Keys      KeyShredder
+	Hasher    Hasher
+	Temporal  client.Client
+	Namespace string
+	Platforms []platforms.Platform
+	Region    string
+	Metrics   *metrics.Metrics
+	Log       *zap.Logger
+}
+
+// Policies recorded in the ledger.
+const (
+	policyAccountability = "GDPR Art. 5(2) accountability: ledger and audit keep keyed hashes only"
+	policyErasure        = "GDPR Art. 17"
+	policyCryptoShred    = "crypto-shredding: the data keys are destroyed, so every encrypted copy (Temporal histories, backups, store) becomes unreadable"
+)
+
+// subjectHashes returns the keyed hashes of the request's identifiers.
+func (a *DSR) subjectHashes(ids SubjectIdentifiers) (hashes []string, emails, phones []string, personas []crm.PersonaRef) {
+	if e := strings.ToLower(strings.TrimSpace(ids.Email)); e != "" {
+		emails = append(emails, e)
+		hashes = append(hashes, a.Hasher.Hash(store.KindEmail, e))
+	}
+	if p := identity.NormalisePhone(ids.Phone, a.Region); p != "" {
+		phones = append(phones, p)
+		hashes = append(hashes, a.Hasher.Hash(store.KindPhone, p))
+	}
+	for _, h := range ids.Handles {
+		hashes = append(hashes, a.Hasher.Hash(store.KindHandle, h.Provider+":"+h.ID))
+		personas = append(personas, crm.PersonaRef{Provider: h.Provider, ExternalID: h.ID})
+	}
+	return hashes, emails, phones, personas
+}
+
+// Discover finds the subject in every linked system: the identity graph,
+// the CRM (contacts by email and phone, personas by handle, then their
+// posts and cases), the conversations and their Temporal executions. It
+// appends "found" rows to the ledger and returns ids and counts only.
+func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error) {
+	fp := Footprint{CRM: map[string][]string{}, Platforms: map[string][]PlatformItem{}, Store: map[string]int{}}
+	hashes, emails, phones, personas := a.subjectHashes(in.Identifiers)
+	subjects, err := a.Store.FindSubjectsByIdentifierHashes(ctx, hashes)
+	if err != nil {
+		return fp, err
+	}
+	q := crm.DiscoverQuery{Emails: emails, Phones: phones, Personas: personas}
+	convs := map[string]bool{}
+	for _, s := range subjects {
+		if err := a.subjectLinks(ctx, s, &q, convs); err != nil {
+			return fp, err
+		}
+	}
+	for c := range convs {
+		q.ConversationIDs = append(q.ConversationIDs, c)
+	}
+	sort.Strings(q.ConversationIDs)
+	if eraser, ok := a.CRM.(crm.Eraser); ok {
+		found, err := eraser.Discover(ctx, q)
+		if err != nil {
+			return fp, classify(err)
+		}
+		fp.CRM = found.Records
+		for _, p := range found.Posts {
+			fp.Platforms[p.Provider] = append(fp.Platforms[p.Provider], PlatformItem{
+				ID: p.ExternalPostID, Kind: postKind(p), Channel: p.Provider, ByBrand: p.Outbound,
+			})
+		}
+		// Contacts found in the CRM lead to subjects webcaresync linked to
+		// them, and those to more conversations.
+		for _, contact := range found.Records["Contact"] {
+			more, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{a.Hasher.Hash(KindContact, contact)})
+			if err != nil {
+				return fp, err
+			}
+			for _, s := range more {
+				if !contains(subjects, s) {
+					subjects = append(subjects, s)
+					if err := a.subjectLinks(ctx, s, &q, convs); err != nil {
+						return fp, err
+					}
+				}
+			}
+		}
+		for _, c := range found.ConversationIDs {
+			convs[c] = true
+		}
+	}
+	fp.SubjectIDs = subjects
+	for c := range convs {
+		fp.ConversationIDs = append(fp.ConversationIDs, c)
+	}
+	sort.Strings(fp.ConversationIDs)
+	if err := a.countStore(ctx, &fp, hashes); err != nil {
+		return fp, err
+	}
+	fp.Executions = a.countExecutions(ctx, fp.ConversationIDs)
+	return fp, a.ledgerFound(ctx, in, fp)
+}
+
+// subjectLinks adds a subject's CRM links and conversations to the query.
+func (a *DSR) subjectLinks(ctx context.Context, subjectID string, q *crm.DiscoverQuery, convs map[string]bool) error {
+	links, err := a.Store.LinksBySubject(ctx, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if l.CRMContactID != "" && !contains(q.ContactIDs, l.CRMContactID) {
+			q.ContactIDs = append(q.ContactIDs, l.CRMContactID)
+		}
+	}
+	cs, err := a.Store.ConversationsBySubject(ctx, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		convs[c.ID] = true
+	}
+	return nil
+}
+
+func postKind(p crm.PlatformPost) string {
+	switch {
+	case !p.Public:
+		return "dm"
+	case p.Outbound:
+		return "reply"
+	default:
+		return "comment"
+	}
+}
+
+// countStore counts the subject's rows in webcaresync's store.
+func (a *DSR) countStore(ctx context.Context, fp *Footprint, requestHashes []string) error {
+	all := map[string]bool{}
+	for _, h := range requestHashes {
+		all[h] = true
+	}
+	for _, s := range fp.SubjectIDs {
+		ids, err := a.Store.IdentifiersBySubject(ctx, s)
+		if err != nil {
+			return err
+		}
+		fp.Store["identifiers"] += len(ids)
+		for _, id := range ids {
+			if id.Kind != KindContact {
+				all[id.Hash] = true
+			}
+		}
+		links, err := a.Store.LinksBySubject(ctx, s)
+		if err != nil {
+			return err
+		}
+		fp.Store["links"] += len(links)
+		keys, err := a.Store.DataKeysBySubject(ctx, s)
+		if err != nil {
+			return err
+		}
+		fp.Store["data_keys"] += len(keys)
+	}
+	fp.Store["conversations"] = len(fp.ConversationIDs)
+	reviews, err := a.Store.ListReviews(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, r := range reviews {
+		if contains(fp.ConversationIDs, r.ConversationID) {
+			fp.Store["reviews"]++
+		}
+	}
+	for h := range all {
+		fp.IdentifierHashes = append(fp.IdentifierHashes, h)
+	}
+	sort.Strings(fp.IdentifierHashes)
+	return nil
+}
+
+// countExecutions counts the conversations that have a Temporal execution.
+func (a *DSR) countExecutions(ctx context.Context, convs []string) int {
+	n := 0
+	for _, id := range convs {
+		if _, err := a.Temporal.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *DSR) ledgerFound(ctx context.Context, in DiscoverInput, fp Footprint) error {
+	var out []Outcome
+	for obj, ids := range fp.CRM {
+		out = append(out, Outcome{System: SystemCRM, Action: store.LedgerFound, Object: obj, Count: len(ids)})
+	}
+	for p, items := range fp.Platforms {
+		out = append(out, Outcome{System: p, Action: store.LedgerFound, Object: "posts", Count: len(items)})
+	}
+	for table, n := range fp.Store {
+		out = append(out, Outcome{System: SystemStore, Action: store.LedgerFound, Object: table, Count: n})
+	}
+	out = append(out, Outcome{System: SystemTemporal, Action: store.LedgerFound, Object: "conversation executions", Count: fp.Executions})
+	return a.ledger(ctx, in.DSRID, "found-"+in.Pass, out)
+}
+
+// ledger appends outcomes idempotently: a retried or replayed step writes
+// each row once.
+func (a *DSR) ledger(ctx context.Context, dsrID, step string, outcomes []Outcome) error {
+	sort.SliceStable(outcomes, func(i, j int) bool {
+		if outcomes[i].System != outcomes[j].System {
+			return outcomes[i].System < outcomes[j].System
+		}
+		return outcomes[i].Object < outcomes[j].Object
+	})
+	for i, o := range outcomes {
+		at := o.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := a.Store.AppendLedger(ctx, store.LedgerEntry{
+			ID:    fmt.Sprintf("%s:%s:%s:%s:%s:%d", dsrID, step, o.System, o.Action, o.Object, i),
+			DSRID: dsrID, System: o.System, Action: o.Action, Count: o.Count,
+			Detail: strings.TrimSpace(o.Object + " " + o.Detail), Policy: o.Policy, At: at,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StopConversations terminates the subject's conversation workflows so
+// that nothing writes to the CRM while it is erased.
+func (a *DSR) StopConversations(ctx context.Context, in EraseInput) error {
+	for _, id := range in.Footprint.ConversationIDs {
+		err := a.Temporal.TerminateWorkflow(ctx, id, "", "data-subject erasure")
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return err
+		}
+	}
+	return nil
+}
+
+// EraseCRM applies the mapping's erasure policy in the CRM.
+func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
+	eraser, ok := a.CRM.(crm.Eraser)
+	if !ok {
+		return a.ledger(ctx, in.DSRID, "erase-crm", []Outcome{{System: SystemCRM, Action: store.LedgerNotPossible, Detail: "the CRM connector does not support erasure; erase the records by hand"}})
+	}
+	results, err := eraser.Erase(ctx, in.Footprint.CRM)
+	if err != nil {
+		return classify(err)
+	}
+	out := make([]Outcome, 0, len(results))
+	for _, r := range results {
+		out = append(out, Outcome{System: SystemCRM, Action: r.Action, Object: r.Object, Count: r.Count, Detail: r.Detail, Policy: r.Policy})
+	}
+	return a.ledger(ctx, in.DSRID, "erase-crm", out)
+}
+
+// ErasePlatforms deletes or hides what the platforms' APIs allow and
+// records what they do not, with the guidance for the subject.
+func (a *DSR) ErasePlatforms(ctx context.Context, in EraseInput) error {
+	var out []Outcome
+	providers := make([]string, 0, len(in.Footprint.Platforms))
+	for p := range in.Footprint.Platforms {
+		providers = append(providers, p)
+	}
+	sort.Strings(providers)
+	for _, provider := range providers {
+		items := in.Footprint.Platforms[provider]
+		posts := make([]crm.PlatformPost, 0, len(items))
+		for _, it := range items {
+			posts = append(posts, crm.PlatformPost{Provider: provider, ExternalPostID: it.ID, Outbound: it.ByBrand, Public: it.Kind != "dm"})
+		}
+		p := platforms.ForProvider(a.Platforms, provider)
+		if p == nil {
+			out = append(out, Outcome{System: provider, Action: store.LedgerNotPossible, Object: "posts", Count: len(posts),
+				Detail: "no API credentials are configured for this platform; the subject was told to delete their own posts and messages in the app, and the brand's replies must be removed by hand", Policy: policyErasure})
+			continue
+		}
+		results, err := p.Erase(ctx, posts)
+		if err != nil {
+			return classify(err)
+		}
+		for _, r := range results {
+			out = append(out, Outcome{System: p.Name(), Action: ledgerAction(r.Action), Object: provider + " posts", Count: r.Count, Detail: r.Detail, Policy: r.Policy})
+		}
+	}
+	return a.ledger(ctx, in.DSRID, "erase-platforms", out)
+}
+
+// ledgerAction maps a platform action to a ledger action: hiding a comment
+// is an anonymisation from the public's point of view.
+func ledgerAction(action string) string {
+	if action == "hidden" {
+		return store.LedgerAnonymised
+	}
+	return action
+}
+
+// EraseTemporal deletes the subject's conversation executions and their
+// histories. Copies in backups or archives stay encrypted under keys that
+// the next step destroys.
+func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
+	n := 0
+	for _, id := range in.Footprint.ConversationIDs {
+		_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, deleteRequest(a.Namespace, id))
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil:
+			n++
+		case errors.As(err, &nf):
+		default:
+			return err
+		}
+	}
+	return a.ledger(ctx, in.DSRID, "erase-temporal", []Outcome{
+		{System: SystemTemporal, Action: store.LedgerErased, Object: "conversation executions", Count: n, Policy: policyErasure},
+		{System: SystemTemporal, Action: store.LedgerRetained, Object: "this request's own history", Detail: "encrypted under the request's key, which is destroyed when the request completes", Policy: policyCryptoShred},
+	})
+}
+
+// ShredKeys destroys every data key of the subject and of its
+// conversations: whatever copy of their payloads survives anywhere can no
+// longer be decrypted, even with the master key.
+func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
+	total := 0
+	// Conversations not linked to a subject have keys of their own; gather
+	// them under one shred subject first.
+	shred := "shred-" + in.DSRID
+	if len(in.Footprint.ConversationIDs) > 0 {
+		if err := a.Keys.Merge(ctx, in.Footprint.ConversationIDs, shred); err != nil {
+			return err
+		}
+	}
+	for _, s := range append([]string{shred}, in.Footprint.SubjectIDs...) {
+		n, err := a.Keys.Destroy(ctx, s)
+		if err != nil {
+			return err
+		}
+		total += n
+	}
+	return a.ledger(ctx, in.DSRID, "shred-keys", []Outcome{{System: SystemKeys, Action: store.LedgerErased, Object: "data keys", Count: total, Policy: policyCryptoShred}})
+}
+
+// EraseStore purges the subject from webcaresync's store and adds its
+// identifiers to the suppression list, so that a backfill or a replay of
+// old events cannot bring the data back. Ledger and audit rows stay; they
+// name the subject by keyed hash only.
+func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
+	counts := map[string]int{}
+	for _, s := range in.Footprint.SubjectIDs {
+		c, err := a.Store.PurgeSubject(ctx, s)
+		if err != nil {
+			return err
+		}
+		for k, v := range c {
+			counts[k] += v
+		}
+	}
+	for _, id := range in.Footprint.ConversationIDs {
+		n, err := a.Store.ForgetEvents(ctx, id)
+		if err != nil {
+			return err
+		}
+		counts["dedupe"] += n
+		if err := a.Store.DeleteConversation(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := a.Store.AddSuppressed(ctx, in.Footprint.IdentifierHashes, in.DSRID); err != nil {
+		return err
+	}
+	var out []Outcome
+	for table, n := range counts {
+		out = append(out, Outcome{System: SystemStore, Action: store.LedgerErased, Object: table, Count: n, Policy: policyErasure})
+	}
+	out = append(out,
+		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(in.Footprint.IdentifierHashes), Detail: "keyed hashes, so that imports and replays cannot restore the data", Policy: policyErasure},
+		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "ledger and audit log", Policy: policyAccountability},
+	)
+	return a.ledger(ctx, in.DSRID, "erase-store", out)
+}
+
+// Export writes the access export: everything held about the subject,
+// grouped by system, sealed under the request's key.
+func (a *DSR) Export(ctx context.Context, in ExportInput) error {
+	doc := AccessExport{DSRID: in.DSRID, GeneratedAt: time.Now().UTC(), Subject: in.Subject, Systems: map[string]any{}}
+	if eraser, ok := a.CRM.(crm.Eraser); ok {
+		records, err := eraser.Export(ctx, in.Footprint.CRM)
+		if err != nil {
+			return classify(err)
+		}
+		doc.Systems[SystemCRM] = records
+	}
+	st, err := a.storeExport(ctx, in)
+	if err != nil {
+		return err
+	}
+	doc.Systems[SystemStore] = st
+	doc.Systems[SystemTemporal] = map[string]any{
+		"conversation_executions": in.Footprint.Executions,
+		"note":                    "the messages in these executions are the CRM's social posts listed above; they are kept encrypted under the subject's key",
+	}
+	plat := map[string]any{}
+	for p, items := range in.Footprint.Platforms {
+		plat[p] = items
+	}
+	doc.Systems["platforms"] = plat
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	sealed, err := a.Keys.Seal(ctx, in.DSRID, raw)
+	if err != nil {
+		return err
+	}
+	d, err := a.Store.GetDSR(ctx, in.DSRID)
+	if err != nil {
+		return err
+	}
+	d.ReportJSON, _ = json.Marshal(SealedReport{KeyID: in.DSRID, Sealed: sealed})
+	d.UpdatedAt = time.Time{}
+	if _, err := a.Store.UpdateDSR(ctx, d); err != nil {
+		return err
+	}
+	var n int
+	for _, ids := range in.Footprint.CRM {
+		n += len(ids)
+	}
+	return a.ledger(ctx, in.DSRID, "export", []Outcome{{System: SystemStore, Action: "exported", Object: "access export", Count: n, Policy: "GDPR Art. 15"}})
+}
+
+// AccessExport is the access export document.
+type AccessExport struct {
+	DSRID       string             `json:"dsr_id"`
+	GeneratedAt time.Time          `json:"generated_at"`
+	Subject     SubjectIdentifiers `json:"subject"`
+	Systems     map[string]any     `json:"systems"`
+}
+
+// SealedReport is how an access export is kept in the store: encrypted
+// under the request's key.
+type SealedReport struct {
+	KeyID  string `json:"key_id"`
+	Sealed []byte `json:"sealed"`
+}
+
+// storeExport gathers the subject's identifiers (decrypted), links with
+// their evidence, reviews and DSR history from webcaresync's store.
+func (a *DSR) storeExport(ctx context.Context, in ExportInput) (map[string]any, error) {
+	type ident struct {
+		Kind, Value, Source string
+		At                  time.Time
+	}
+	var idents []ident
+	var links []store.Link
+	for _, s := range in.Footprint.SubjectIDs {
+		ids, err := a.Store.IdentifiersBySubject(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if id.Kind == KindContact || len(id.Ciphertext) == 0 {
+				continue
+			}
+			v, err := a.Keys.Open(ctx, id.KeyID, id.Ciphertext)
+			if err != nil {
+				v = []byte("(unreadable: " + err.Error() + ")")
+			}
+			idents = append(idents, ident{id.Kind, string(v), id.SourceConversationID, id.CreatedAt})
+		}
+		ls, err := a.Store.LinksBySubject(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		links = append(links, ls...)
+	}
+	var reviews []store.Review
+	all, err := a.Store.ListReviews(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if contains(in.Footprint.ConversationIDs, r.ConversationID) {
+			r.CandidatesCiphertext = nil
+			reviews = append(reviews, r)
+		}
+	}
+	hashes, _, _, _ := a.subjectHashes(in.Subject)
+	var history []store.DSR
+	for _, h := range hashes {
+		ds, err := a.Store.ListDSRs(ctx, store.DSRFilter{SubjectHash: h})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			d.ReportJSON = nil
+			history = append(history, d)
+		}
+	}
+	return map[string]any{
+		"identifiers":   idents,
+		"links":         links,
+		"reviews":       reviews,
+		"conversations": in.Footprint.ConversationIDs,
+		"dsr_history":   history,
+	}, nil
+}
+
+// RecordStatus writes a DSR's status, deadline, approval and ledger rows
+// to the store.
+func (a *DSR) RecordStatus(ctx context.Context, in StatusInput) error {
+	d, err := a.Store.GetDSR(ctx, in.DSRID)
+	if err != nil {
+		return err
+	}
+	d.Status = in.Status
+	if in.Deadline != nil {
+		d.Deadline = *in.Deadline
+		d.Extended = true
+		d.ExtensionReason = in.ExtensionReason
+	}
+	if in.ApprovedBy != "" && d.ApprovedBy == "" {
+		now := time.Now()
+		d.ApprovedBy, d.ApprovedAt = in.ApprovedBy, &now
+	}
+	d.UpdatedAt = time.Time{}
+	if _, err := a.Store.UpdateDSR(ctx, d); err != nil {
+		return err
+	}
+	if len(in.Outcomes) > 0 {
+		step := in.Step
+		if step == "" {
+			step = in.Status
+		}
+		if err := a.ledger(ctx, in.DSRID, step+"-"+in.Status+"-"+fmt.Sprint(time.Now().UnixNano()), in.Outcomes); err != nil {
+			return err
+		}
+	}
+	if in.Status == "completed" && d.Type == store.DSRErasure {
+		// The request's own history is encrypted under its key; destroy it
+		// now that nothing needs it.
+		if err := a.Keys.Merge(ctx, []string{in.DSRID}, "shred-"+in.DSRID); err != nil {
+			return err
+		}
+		if _, err := a.Keys.Destroy(ctx, "shred-"+in.DSRID); err != nil {
+			return err
+		}
+	}
+	a.overdueGauge(ctx)
+	return nil
+}
+
+// DeadlineEvent fires reminders before the deadline and the overdue alert
+// after it.
+func (a *DSR) DeadlineEvent(ctx context.Context, in DeadlineInput) error {
+	switch in.Kind {
+	case "overdue":
+		a.Log.Error("a data-subject request is past its deadline; act now or extend it", zap.String("dsr", in.DSRID))
+		a.overdueGauge(ctx)
+	default:
+		a.Metrics.DSRReminders.Inc()
+		a.Log.Warn("a data-subject request is due soon", zap.String("dsr", in.DSRID), zap.String("reminder", in.Kind), zap.Time("deadline", in.Deadline))
+	}
+	return a.Store.AppendAudit(ctx, store.AuditEntry{Actor: "webcaresync", Action: "dsr.deadline." + in.Kind, Target: in.DSRID, Outcome: in.Deadline.UTC().Format(time.RFC3339)})
+}
+
+// overdueGauge sets the overdue metric from the store: requests past their
+// deadline that are not complete.
+func (a *DSR) overdueGauge(ctx context.Context) {
+	ds, err := a.Store.ListDSRs(ctx, store.DSRFilter{})
+	if err != nil {
+		return
+	}
+	n := 0
+	now := time.Now()
+	for _, d := range ds {
+		if d.Status != "completed" && now.After(d.Deadline) {
+			n++
+		}
+	}
+	a.Metrics.DSROverdue.Set(float64(n))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func deleteRequest(namespace, workflowID string) *workflowservice.DeleteWorkflowExecutionRequest {
+	return &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace:         namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID},
+	}
+}

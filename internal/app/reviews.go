@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+
+	"github.com/webcaresync/webcaresync/activities"
+	"github.com/webcaresync/webcaresync/activities/crm"
+	"github.com/webcaresync/webcaresync/internal/edge"
+	"github.com/webcaresync/webcaresync/internal/identity"
+	"github.com/webcaresync/webcaresync/internal/privacy"
+	"github.com/webcaresync/webcaresync/internal/store"
+	"github.com/webcaresync/webcaresync/workflows"
+)
+
+func (a *App) identityActivities() *activities.Identity {
+	policy := identity.LeaveUnlinked
+	if a.Cfg.Identity.NoMatch == "create" {
+		policy = identity.CreateContact
+	}
+	return &activities.Identity{
+		CRM: a.CRM, Store: a.Store, Sealer: a.Keyring, Hasher: a.Hasher, Keys: a.Keyring, Gate: a.Gate,
+		Region: a.Cfg.Identity.DefaultRegion, NoMatch: policy, Metrics: a.Metrics, Log: a.Log.Named("identity"),
+	}
+}
+
+// ReviewView is one review as the API and CLI show it: the candidates are
+// decrypted for the reviewer.
+type ReviewView struct {
+	ID             string                       `json:"id"`
+	Status         string                       `json:"status"`
+	Rule           string                       `json:"rule"`
+	Reason         string                       `json:"reason"`
+	ConversationID string                       `json:"conversation_id"`
+	CreatedAt      time.Time                    `json:"created_at"`
+	ResolvedBy     string                       `json:"resolved_by,omitempty"`
+	ResolvedAt     *time.Time                   `json:"resolved_at,omitempty"`
+	ContactID      string                       `json:"contact_id,omitempty"`
+	Candidates     *activities.ReviewCandidates `json:"candidates,omitempty"`
+	Erased         bool                         `json:"erased,omitempty"`
+}
+
+// reviews is the review queue service behind /v1/reviews and the CLI.
+type reviews struct{ a *App }
+
+// ReviewService returns the review queue service.
+func (a *App) ReviewService() edge.ReviewService { return reviews{a} }
+
+// List returns every review, open ones first.
+func (r reviews) List(ctx context.Context) (any, error) {
+	all, err := r.a.Store.ListReviews(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ReviewView, 0, len(all))
+	for _, rv := range all {
+		v := ReviewView{
+			ID: rv.ID, Status: rv.Status, Rule: rv.Rule, Reason: rv.Reason, ConversationID: rv.ConversationID,
+			CreatedAt: rv.CreatedAt, ResolvedBy: rv.ResolvedBy, ResolvedAt: rv.ResolvedAt, ContactID: rv.ResolvedContactID,
+		}
+		raw, err := r.a.Keyring.Open(ctx, rv.ConversationID, rv.CandidatesCiphertext)
+		switch {
+		case errors.Is(err, privacy.ErrErased):
+			v.Erased = true
+		case err != nil:
+			return nil, err
+		default:
+			var c activities.ReviewCandidates
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return nil, err
+			}
+			v.Candidates = &c
+		}
+		out = append(out, v)
+	}
+	// Open reviews first, then newest first.
+	sortReviews(out)
+	return out, nil
+}
+
+// Resolve hands the decision to the conversation's workflow, which links
+// (or rejects) and records who approved it.
+func (r reviews) Resolve(ctx context.Context, id, contactID string, reject bool, actor string) error {
+	rv, err := r.a.Store.GetReview(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rv.Status != store.ReviewOpen {
+		return fmt.Errorf("%w: review %s is already %s", edge.ErrConflict, id, rv.Status)
+	}
+	if !reject {
+		raw, err := r.a.Keyring.Open(ctx, rv.ConversationID, rv.CandidatesCiphertext)
+		if err != nil {
+			return err
+		}
+		var c activities.ReviewCandidates
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return err
+		}
+		// A reviewer may choose a contact outside the candidates; it must
+		// exist in the CRM.
+		if !hasCandidate(c, contactID) && r.a.CRM != nil {
+			found, err := r.a.CRM.FindContacts(ctx, contactQueryByID(contactID))
+			if err != nil || len(found) == 0 {
+				return fmt.Errorf("%w: contact %s is neither a candidate nor found in the CRM", edge.ErrInvalid, contactID)
+			}
+		}
+	}
+	ctx = privacy.WithKeyID(ctx, rv.ConversationID)
+	return r.a.Client.SignalWorkflow(ctx, rv.ConversationID, "", workflows.ReviewSignal, workflows.ReviewDecision{
+		ReviewID: id, ContactID: contactID, Reject: reject, Actor: actor,
+	})
+}
+
+func hasCandidate(c activities.ReviewCandidates, id string) bool {
+	for _, m := range c.Contacts {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func sortReviews(v []ReviewView) {
+	rank := func(r ReviewView) int {
+		if r.Status == store.ReviewOpen {
+			return 0
+		}
+		return 1
+	}
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0; j-- {
+			a, b := v[j-1], v[j]
+			if rank(a) < rank(b) || (rank(a) == rank(b) && !a.CreatedAt.Before(b.CreatedAt)) {
+				break
+			}
+			v[j-1], v[j] = b, a
+		}
+	}
+}
+
+func contactQueryByID(id string) crm.ContactQuery { return crm.ContactQuery{ID: id} }

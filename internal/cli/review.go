@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func reviewCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "review", Short: "The identity-match review queue: matches webcaresync would not make on its own"}
+	var f apiFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List reviews with their candidates and evidence (open first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(g)
+			if err != nil {
+				return err
+			}
+			var out any
+			if err := c.do("GET", "/v1/reviews", nil, &out); err != nil {
+				return err
+			}
+			printJSON(out)
+			return nil
+		},
+	}
+	f.add(list)
+	var contact string
+	var reject bool
+	var rf apiFlags
+	resolve := &cobra.Command{
+		Use:   "resolve REVIEW_ID (--contact CONTACT_ID | --reject)",
+		Short: "Link the persona to a contact (a candidate or another one), or reject the match",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (contact == "") == !reject {
+				return errors.New("give either --contact CONTACT_ID or --reject")
+			}
+			c, err := rf.client(g)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{}
+			if reject {
+				body["reject"] = true
+			} else {
+				body["contact_id"] = contact
+			}
+			if err := c.do("POST", "/v1/reviews/"+args[0]+"/resolve", body, nil); err != nil {
+				return err
+			}
+			fmt.Println("resolved; the conversation's workflow applies the decision")
+			return nil
+		},
+	}
+	resolve.Flags().StringVar(&contact, "contact", "", "CRM contact id to link to")
+	resolve.Flags().BoolVar(&reject, "reject", false, "reject the match")
+	rf.add(resolve)
+	cmd.AddCommand(list, resolve)
+	return cmd
+}

@@ -1,0 +1,426 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/webcaresync/webcaresync/activities"
+	"github.com/webcaresync/webcaresync/internal/privacy"
+)
+
+// Names of the DSR workflow's signals, updates and queries.
+const (
+	// DSRApproveSignal approves an erasure; it carries the approver.
+	DSRApproveSignal = "approve"
+	// DSRRetrySignal retries an escalated step after the cause was fixed.
+	DSRRetrySignal = "retry"
+	// DSRExtendUpdate extends the deadline by two months, with a reason.
+	DSRExtendUpdate = "extend"
+	// DSRStatusQuery returns the DSRStatus.
+	DSRStatusQuery = "status"
+)
+
+// DSR statuses, as stored and shown.
+const (
+	StatusReceived         = "received"
+	StatusDiscovering      = "discovering"
+	StatusAwaitingApproval = "awaiting_approval"
+	StatusErasing          = "erasing"
+	StatusExporting        = "exporting"
+	StatusEscalated        = "escalated"
+	StatusCompleted        = "completed"
+)
+
+// Deadline rules (GDPR Art. 12(3)).
+const (
+	// reminderBefore are the reminders before the deadline.
+	reminderEarly = 7 * 24 * time.Hour
+	reminderLate  = 24 * time.Hour
+)
+
+// DSRInput starts a data-subject request workflow.
+type DSRInput struct {
+	ID              string                        `json:"id"`
+	Type            string                        `json:"type"` // access or erasure
+	ReceivedAt      time.Time                     `json:"received_at"`
+	Identifiers     activities.SubjectIdentifiers `json:"identifiers"`
+	RequireApproval bool                          `json:"require_approval"`
+	Verification    string                        `json:"verification,omitempty"`
+}
+
+// Deadline returns the statutory deadline: received-at plus one calendar
+// month.
+func Deadline(receivedAt time.Time) time.Time { return receivedAt.AddDate(0, 1, 0) }
+
+// ExtendArg is the argument of DSRExtendUpdate.
+type ExtendArg struct {
+	Reason string `json:"reason"`
+	Actor  string `json:"actor"`
+}
+
+// ApproveArg is the argument of DSRApproveSignal.
+type ApproveArg struct {
+	Actor string `json:"actor"`
+}
+
+// DSRStatus is what DSRStatusQuery returns. It carries no personal data.
+type DSRStatus struct {
+	Status     string               `json:"status"`
+	Deadline   time.Time            `json:"deadline"`
+	Extended   bool                 `json:"extended"`
+	Overdue    bool                 `json:"overdue"`
+	ApprovedBy string               `json:"approved_by,omitempty"`
+	Footprint  activities.Footprint `json:"footprint"`
+	Escalation string               `json:"escalation,omitempty"`
+	Step       string               `json:"step,omitempty"`
+}
+
+// dsr is the running state of a DSR workflow.
+type dsr struct {
+	in       DSRInput
+	st       DSRStatus
+	deadline workflow.Channel
+}
+
+// DSR runs one data-subject request: discovery across every linked system,
+// then an access export, or, after approval, erasure system by system with
+// a ledger row for each, ending with crypto-shredding. The deadline runs as
+// a durable timer beside it, with reminders and an overdue alert. Every
+// step is idempotent, so a crash or a second run repeats nothing harmful.
+func DSR(ctx workflow.Context, in DSRInput) error {
+	// Everything this workflow carries is encrypted under the request's own
+	// key, which joins the subject's keys and is shredded with them.
+	ctx = privacy.WorkflowWithKeyID(ctx, in.ID)
+	d := &dsr{in: in, st: DSRStatus{Status: StatusReceived, Deadline: Deadline(in.ReceivedAt)}}
+	d.deadline = workflow.NewChannel(ctx)
+	if err := workflow.SetQueryHandler(ctx, DSRStatusQuery, func() (DSRStatus, error) { return d.st, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DSRExtendUpdate, d.extend, workflow.UpdateHandlerOptions{Validator: d.validateExtend}); err != nil {
+		return err
+	}
+	workflow.Go(ctx, d.watchDeadline)
+
+	fp, err := d.discover(ctx, "initial")
+	if err != nil {
+		return err
+	}
+	d.st.Footprint = fp
+	if in.Type == "access" {
+		if err := d.setStatus(ctx, StatusExporting, nil); err != nil {
+			return err
+		}
+		var a *activities.DSR
+		if err := d.step(ctx, "export", storeOptions, a.Export, activities.ExportInput{DSRID: in.ID, Footprint: fp, Subject: in.Identifiers}); err != nil {
+			return err
+		}
+		return d.setStatus(ctx, StatusCompleted, nil)
+	}
+	return d.erase(ctx)
+}
+
+// erase runs the erasure steps after approval.
+func (d *dsr) erase(ctx workflow.Context) error {
+	if d.in.RequireApproval {
+		if err := d.setStatus(ctx, StatusAwaitingApproval, nil); err != nil {
+			return err
+		}
+		var arg ApproveArg
+		workflow.GetSignalChannel(ctx, DSRApproveSignal).Receive(ctx, &arg)
+		d.st.ApprovedBy = arg.Actor
+		if err := d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: StatusAwaitingApproval, ApprovedBy: arg.Actor}); err != nil {
+			return err
+		}
+	}
+	// Discover again just before deleting: anything written since the
+	// first pass (a new message, a new link) is erased too.
+	fp, err := d.discover(ctx, "pre-erasure")
+	if err != nil {
+		return err
+	}
+	fp = mergeFootprints(d.st.Footprint, fp)
+	d.st.Footprint = fp
+	if err := d.setStatus(ctx, StatusErasing, nil); err != nil {
+		return err
+	}
+	in := activities.EraseInput{DSRID: d.in.ID, Footprint: fp, Subject: d.in.Identifiers}
+	var a *activities.DSR
+	// Order matters: stop the conversation workflows first so that nothing
+	// writes while the CRM is erased; shred the keys (which also drops them
+	// from every cache) before the store forgets which keys were the
+	// subject's.
+	steps := []struct {
+		name string
+		opts workflow.ActivityOptions
+		fn   any
+	}{
+		{"stop-conversations", temporalOptions, a.StopConversations},
+		{"erase-crm", crmEraseOptions, a.EraseCRM},
+		{"erase-platforms", platformOptions, a.ErasePlatforms},
+		{"erase-temporal", temporalOptions, a.EraseTemporal},
+		{"shred-keys", storeOptions, a.ShredKeys},
+		{"erase-store", storeOptions, a.EraseStore},
+	}
+	for _, s := range steps {
+		if err := d.step(ctx, s.name, s.opts, s.fn, in); err != nil {
+			return err
+		}
+	}
+	// The keys are gone: from here on the workflow passes no payload that
+	// needs them. The status update carries only fixed words.
+	return d.setStatusPlain(ctx, StatusCompleted)
+}
+
+// Activity options per system. Each system has its own retry policy: the
+// CRM and the platforms are retried for longer (outages, budget), the store
+// briefly. When the attempts run out the step escalates instead of failing
+// the request.
+var (
+	crmEraseOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 12,
+			NonRetryableErrorTypes: []string{activities.ErrPermanent},
+		},
+	}
+	platformOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 10,
+			NonRetryableErrorTypes: []string{activities.ErrPermanent},
+		},
+	}
+	storeOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
+	}
+	temporalOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
+	}
+)
+
+// step runs one activity until it succeeds. When its retries run out it
+// records the failure in the ledger, marks the request escalated, and
+// waits for an operator's retry signal: a failed system never lets the
+// request look complete.
+func (d *dsr) step(ctx workflow.Context, name string, opts workflow.ActivityOptions, fn any, arg any) error {
+	d.st.Step = name
+	retry := workflow.GetSignalChannel(ctx, DSRRetrySignal)
+	for attempt := 1; ; attempt++ {
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, nil)
+		if err == nil {
+			if d.st.Escalation != "" {
+				d.st.Escalation = ""
+				if err := d.setStatus(ctx, StatusErasing, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if errors.Is(ctx.Err(), workflow.ErrCanceled) {
+			return err
+		}
+		reason := failureReason(err)
+		d.st.Escalation = name + ": " + reason
+		if rerr := d.setStatus(ctx, StatusEscalated, []activities.Outcome{{
+			System: systemOf(name), Action: "failed", Detail: fmt.Sprintf("attempt %d: %s; waiting for an operator to fix the cause and run `webcaresync dsr retry`", attempt, reason),
+			At: workflow.Now(ctx),
+		}}); rerr != nil {
+			return rerr
+		}
+		retry.Receive(ctx, nil)
+	}
+}
+
+// failureReason keeps an activity failure's type and message, which the
+// activities write without personal data.
+func failureReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type() + ": " + app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out"
+	}
+	return "activity failed"
+}
+
+func systemOf(step string) string {
+	switch step {
+	case "erase-crm":
+		return activities.SystemCRM
+	case "erase-platforms":
+		return "platforms"
+	case "erase-store", "export":
+		return activities.SystemStore
+	case "erase-temporal", "stop-conversations":
+		return activities.SystemTemporal
+	case "shred-keys":
+		return activities.SystemKeys
+	}
+	return step
+}
+
+// discover runs a discovery pass.
+func (d *dsr) discover(ctx workflow.Context, pass string) (activities.Footprint, error) {
+	if err := d.setStatus(ctx, StatusDiscovering, nil); err != nil {
+		return activities.Footprint{}, err
+	}
+	var a *activities.DSR
+	var fp activities.Footprint
+	opts := crmEraseOptions
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.Discover, activities.DiscoverInput{
+		DSRID: d.in.ID, Identifiers: d.in.Identifiers, Pass: pass,
+	}).Get(ctx, &fp)
+	return fp, err
+}
+
+// setStatus records a status (and ledger outcomes) in the store.
+func (d *dsr) setStatus(ctx workflow.Context, status string, outcomes []activities.Outcome) error {
+	d.st.Status = status
+	return d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: status, Outcomes: outcomes, Step: d.st.Step})
+}
+
+// setStatusPlain records the final status after the keys were shredded.
+// Its input is fixed words and an opaque id; it is still encrypted, under
+// the system key, since this request's key no longer exists.
+func (d *dsr) setStatusPlain(ctx workflow.Context, status string) error {
+	d.st.Status = status
+	ctx = privacy.WorkflowWithKeyID(ctx, privacy.SystemKeyID)
+	return d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: status})
+}
+
+func (d *dsr) record(ctx workflow.Context, in activities.StatusInput) error {
+	var a *activities.DSR
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeOptions), a.RecordStatus, in).Get(ctx, nil)
+}
+
+// validateExtend refuses an extension without a reason, a second one, or
+// one after the first month (Art. 12(3): notice must be given within one
+// month of receipt).
+func (d *dsr) validateExtend(ctx workflow.Context, arg ExtendArg) error {
+	if arg.Reason == "" {
+		return errors.New("an extension needs a reason, which is sent to the data subject")
+	}
+	if d.st.Extended {
+		return errors.New("the deadline was already extended; GDPR allows one extension of at most two months")
+	}
+	if !workflow.Now(ctx).Before(Deadline(d.in.ReceivedAt)) {
+		return errors.New("the first month has passed; an extension must be noticed within one month of receipt")
+	}
+	if d.st.Status == StatusCompleted {
+		return errors.New("the request is complete")
+	}
+	return nil
+}
+
+// extend moves the deadline by two months and records the reason.
+func (d *dsr) extend(ctx workflow.Context, arg ExtendArg) (time.Time, error) {
+	deadline := Deadline(d.in.ReceivedAt).AddDate(0, 2, 0)
+	if err := d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: d.st.Status, Deadline: &deadline, ExtensionReason: arg.Reason, Outcomes: []activities.Outcome{{
+		System: "dsr", Action: "retained", Detail: "deadline extended by two months by " + arg.Actor, Policy: "GDPR Art. 12(3)", At: workflow.Now(ctx),
+	}}, Step: "extend"}); err != nil {
+		return time.Time{}, err
+	}
+	d.st.Extended = true
+	d.st.Deadline = deadline
+	d.deadline.SendAsync(deadline)
+	return deadline, nil
+}
+
+// watchDeadline fires reminders before the deadline and raises the
+// overdue alert after it, following extensions. It ends when the request
+// completes.
+func (d *dsr) watchDeadline(ctx workflow.Context) {
+	var a *activities.DSR
+	fired := map[string]bool{}
+	for d.st.Status != StatusCompleted {
+		now := workflow.Now(ctx)
+		next, label := d.st.Deadline, "overdue"
+		switch {
+		case !fired[key("early", d.st.Deadline)] && now.Before(d.st.Deadline.Add(-reminderEarly)):
+			next, label = d.st.Deadline.Add(-reminderEarly), "early"
+		case !fired[key("late", d.st.Deadline)] && now.Before(d.st.Deadline.Add(-reminderLate)):
+			next, label = d.st.Deadline.Add(-reminderLate), "late"
+		case fired[key("overdue", d.st.Deadline)]:
+			// Overdue already raised for this deadline: wait for an
+			// extension or the end.
+			next, label = time.Time{}, ""
+		}
+		timerCtx, cancel := workflow.WithCancel(ctx)
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(d.deadline, func(c workflow.ReceiveChannel, _ bool) {
+			var t time.Time
+			c.Receive(ctx, &t)
+			d.st.Overdue = false
+		})
+		timerFired := false
+		if label != "" {
+			sel.AddFuture(workflow.NewTimer(timerCtx, next.Sub(now)), func(workflow.Future) { timerFired = true })
+		}
+		sel.Select(ctx)
+		cancel()
+		if !timerFired || d.st.Status == StatusCompleted {
+			continue
+		}
+		fired[key(label, d.st.Deadline)] = true
+		if label == "overdue" {
+			d.st.Overdue = true
+		}
+		ao := workflow.WithActivityOptions(ctx, storeOptions)
+		_ = workflow.ExecuteActivity(ao, a.DeadlineEvent, activities.DeadlineInput{DSRID: d.in.ID, Kind: label, Deadline: d.st.Deadline}).Get(ctx, nil)
+	}
+}
+
+func key(label string, t time.Time) string { return label + "@" + t.UTC().Format(time.RFC3339) }
+
+// mergeFootprints unions two discovery passes.
+func mergeFootprints(a, b activities.Footprint) activities.Footprint {
+	out := activities.Footprint{
+		SubjectIDs:       union(a.SubjectIDs, b.SubjectIDs),
+		ConversationIDs:  union(a.ConversationIDs, b.ConversationIDs),
+		IdentifierHashes: union(a.IdentifierHashes, b.IdentifierHashes),
+		CRM:              map[string][]string{},
+		Platforms:        map[string][]activities.PlatformItem{},
+		Store:            b.Store,
+		Executions:       max(a.Executions, b.Executions),
+	}
+	for _, f := range []activities.Footprint{a, b} {
+		for obj, ids := range f.CRM {
+			out.CRM[obj] = union(out.CRM[obj], ids)
+		}
+		for p, items := range f.Platforms {
+			seen := map[string]bool{}
+			for _, it := range out.Platforms[p] {
+				seen[it.ID] = true
+			}
+			for _, it := range items {
+				if !seen[it.ID] {
+					out.Platforms[p] = append(out.Platforms[p], it)
+					seen[it.ID] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	seen := make(map[string]bool, len(a)+len(b))
+	var out []string
+	for _, l := range [][]string{a, b} {
+		for _, s := range l {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
