@@ -51,6 +51,13 @@ type Options struct {
 	FailureRate float64
 	// CustomFields declares custom fields (*__c) on the objects.
 	CustomFields []CustomField
+	// OnWrite, when set, is called for every record an API call leaves
+	// created, updated or deleted, once the call's transaction is final and
+	// while no other call can see the data: the record becomes visible to
+	// readers when OnWrite returns. fields is the stored record (canonical
+	// field names); OnWrite must not modify or keep it, and must be quick.
+	// The bench uses it to timestamp when a message reaches the CRM.
+	OnWrite func(object, id string, fields map[string]any)
 	// Logger receives operator-relevant events only, never record data.
 	// Default: nil (no logging).
 	Logger *zap.Logger
@@ -151,6 +158,7 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.st = st
+	st.onWrite = opts.OnWrite
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go func() {

@@ -40,6 +40,9 @@ type store struct {
 	seq     map[string]uint64  // by key prefix
 	caseNo  uint64
 	dirty   bool
+	// onWrite, when set, observes every record a transaction leaves
+	// written (Options.OnWrite).
+	onWrite func(object, id string, fields map[string]any)
 
 	path string // "" = in memory
 }
@@ -183,7 +186,28 @@ func (s *store) begin(ctx context.Context) (*txn, context.Context, func()) {
 	}
 	s.mu.Lock()
 	tx := &txn{st: s, now: time.Now().UTC()}
-	return tx, context.WithValue(ctx, txnKey{}, tx), func() { s.mu.Unlock() }
+	return tx, context.WithValue(ctx, txnKey{}, tx), func() {
+		s.observe(tx)
+		s.mu.Unlock()
+	}
+}
+
+// observe reports the records tx left written to onWrite, under the lock,
+// so that the observer sees them exactly when readers can.
+func (s *store) observe(tx *txn) {
+	if s.onWrite == nil || len(tx.undo) == 0 {
+		return
+	}
+	seen := make(map[string]bool, len(tx.undo))
+	for _, u := range tx.undo {
+		if seen[u.id] {
+			continue
+		}
+		seen[u.id] = true
+		if r := s.records[u.id]; r != nil {
+			s.onWrite(r.Object, u.id, r.Fields)
+		}
+	}
 }
 
 func (tx *txn) savepoint() int { return len(tx.undo) }
