@@ -131,6 +131,8 @@ type StatusUpdates struct {
 // Erasure is the erasure policy per CRM object.
 type Erasure struct {
 	// Rules are keyed by Salesforce object name (SocialPost, Case, ...).
+	// The `individual:` block's fields and set become the anonymise rule
+	// of "Individual".
 	Rules map[string]ErasureRule
 	// IndividualShouldForget sets Individual.ShouldForget on erasure.
 	IndividualShouldForget bool
@@ -157,6 +159,11 @@ type ErasureRule struct {
 	Set map[string]string
 	// Replacement is the text redact writes.
 	Replacement string
+	// Clear are fields emptied by anonymise and redact alike: reference
+	// fields that would link a kept record back to the subject (such as
+	// Case.ContactId), and fields that cannot hold the replacement text
+	// (such as an email field).
+	Clear []string
 }
 
 // For returns the erasure rule for a Salesforce object.

@@ -158,6 +158,33 @@ func TestStatusAndErasure(t *testing.T) {
 	if !m.Erasure.IndividualShouldForget {
 		t.Error("Individual.ShouldForget is not set")
 	}
+	if r, _ := m.Erasure.For("Case"); !contains(r.Clear, "ContactId") || !contains(r.Clear, "SuppliedEmail") {
+		t.Errorf("case erasure does not unlink the contact or clear the email: %+v", r)
+	}
+	if r, ok := m.Erasure.For("Individual"); !ok || r.Action != EraseAnonymise || r.Set["LastName"] == "" || !contains(r.Fields, "FirstName") {
+		t.Errorf("individual erasure = %+v, %v", r, ok)
+	}
+	if r, ok := m.Erasure.For("Task"); !ok || r.Action != EraseDelete {
+		t.Errorf("task erasure = %+v, %v", r, ok)
+	}
+}
+
+func TestErasureIndividualOnlyShouldForget(t *testing.T) {
+	base, err := os.ReadFile("salesforce.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(base), "    fields: [FirstName, Salutation, BirthDate]\n    set: {LastName: Anonymised}\n", "", 1)
+	if text == string(base) {
+		t.Fatal("base mapping lacks the individual fields")
+	}
+	m, err := Parse("x.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Erasure.For("Individual"); ok || !m.Erasure.IndividualShouldForget {
+		t.Errorf("individual with should_forget only: rule %v, should_forget %v", ok, m.Erasure.IndividualShouldForget)
+	}
 }
 
 // lineOf returns the 1-based line of the first line containing s.
@@ -187,8 +214,10 @@ func TestValidateNamesFileLineAndField(t *testing.T) {
 		{"unknown value", "from: event.author.display_name", "from: event.author.nickname", "nickname", "objects.persona.fields.RealName.from", "unknown value"},
 		{"bad template", "template: 'https://x.com/{{.event.author.handle}}'", "template: 'https://x.com/{{.event.autor.handle}}'", "autor", "objects.persona.fields.ProfileUrl.template", "template failed"},
 		{"two sources", "        from: event.text\n        transforms: [truncate(255)]", "        from: event.text\n        value: x\n        transforms: [truncate(255)]", "      Headline:", "objects.post.fields.Headline", "exactly one of"},
-		{"unknown erasure field", "fields: [Subject, Description,", "fields: [Subjekt, Description,", "Subjekt", "erasure.Case.fields.0", "unknown Case field"},
+		{"unknown erasure field", "fields: [Subject, Description]", "fields: [Subjekt, Description]", "Subjekt", "erasure.Case.fields.0", "unknown Case field"},
 		{"bad picklist of action", "    action: redact", "    action: shred", "action: shred", "erasure.Case.action", ""},
+		{"unknown clear field", "clear: [SuppliedName,", "clear: [SuppliedNaam,", "SuppliedNaam", "erasure.Case.clear.0", "unknown Case field"},
+		{"unknown individual field", "fields: [FirstName, Salutation, BirthDate]", "fields: [FirstName, Salutation, Geboortedatum]", "Geboortedatum", "erasure.individual.fields.2", "unknown Individual field"},
 	}
 	dir := t.TempDir()
 	for _, tc := range cases {

@@ -288,6 +288,7 @@ type rawErasureRule struct {
 	Fields      []string          `yaml:"fields"`
 	Set         map[string]string `yaml:"set"`
 	Replacement string            `yaml:"replacement"`
+	Clear       []string          `yaml:"clear"`
 }
 
 // linkRoles are the link roles each object may declare.
@@ -489,12 +490,21 @@ func (p *parser) erasure(m *Mapping, raw *rawMapping) {
 		path := "erasure." + obj
 		if obj == "individual" {
 			var ind struct {
-				ShouldForget bool `yaml:"should_forget"`
+				ShouldForget bool              `yaml:"should_forget"`
+				Fields       []string          `yaml:"fields"`
+				Set          map[string]string `yaml:"set"`
 			}
 			if err := node.Decode(&ind); err != nil {
 				p.add(path, "%v", err)
+				continue
 			}
 			m.Erasure.IndividualShouldForget = ind.ShouldForget
+			if len(ind.Fields) == 0 && len(ind.Set) == 0 {
+				continue
+			}
+			r := rawErasureRule{Action: EraseAnonymise, Fields: ind.Fields, Set: ind.Set}
+			p.erasureFields(m, "Individual", path, r)
+			m.Erasure.Rules["Individual"] = ErasureRule(r)
 			continue
 		}
 		var r rawErasureRule
@@ -502,24 +512,34 @@ func (p *parser) erasure(m *Mapping, raw *rawMapping) {
 			p.add(path, "%v", err)
 			continue
 		}
-		for i, f := range r.Fields {
-			if !m.hasField(obj, f) {
-				p.add(fmt.Sprintf("%s.fields.%d", path, i), "unknown %s field %q", obj, f)
-			}
-		}
-		for f := range r.Set {
-			if !m.hasField(obj, f) {
-				p.add(path+".set."+f, "unknown %s field %q", obj, f)
-			}
-		}
+		p.erasureFields(m, obj, path, r)
 		needsFields := r.Action != EraseDelete || r.Fallback != ""
-		if needsFields && len(r.Fields) == 0 && len(r.Set) == 0 {
+		if needsFields && len(r.Fields) == 0 && len(r.Set) == 0 && len(r.Clear) == 0 {
 			p.add(path+".fields", "%s needs the fields to blank or replace", r.Action)
 		}
 		if (r.Action == EraseRedact || r.Fallback == EraseRedact) && r.Replacement == "" {
 			p.add(path+".replacement", "redact needs a replacement text")
 		}
 		m.Erasure.Rules[obj] = ErasureRule(r)
+	}
+}
+
+// erasureFields checks that every field an erasure rule names exists.
+func (p *parser) erasureFields(m *Mapping, obj, path string, r rawErasureRule) {
+	for i, f := range r.Fields {
+		if !m.hasField(obj, f) {
+			p.add(fmt.Sprintf("%s.fields.%d", path, i), "unknown %s field %q", obj, f)
+		}
+	}
+	for i, f := range r.Clear {
+		if !m.hasField(obj, f) {
+			p.add(fmt.Sprintf("%s.clear.%d", path, i), "unknown %s field %q", obj, f)
+		}
+	}
+	for f := range r.Set {
+		if !m.hasField(obj, f) {
+			p.add(path+".set."+f, "unknown %s field %q", obj, f)
+		}
 	}
 }
 
