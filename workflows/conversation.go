@@ -83,6 +83,12 @@ type ConversationInput struct {
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	// BatchSize overrides DefaultBatchSize.
 	BatchSize int `json:"batch_size,omitempty"`
+	// FlushInterval is the shortest time between the starts of two CRM
+	// batches while events keep arriving: a batch that is not full waits
+	// until FlushInterval has passed since the previous one began, so that
+	// load turns into fuller batches and fewer CRM calls. The first batch
+	// after a quiet spell goes at once. Zero (the default) never waits.
+	FlushInterval time.Duration `json:"flush_interval,omitempty"`
 	// State is carried over continue-as-new.
 	State crm.ConversationState `json:"state"`
 	// Pending are events received but not yet synced, carried over
@@ -133,7 +139,16 @@ type conversation struct {
 	unlink  bool
 	flags   []string
 	batches int
+	// linger is whether FlushInterval applies (versioned); lastFlush is
+	// when the previous batch began.
+	linger    bool
+	lastFlush time.Time
 }
+
+// flushIntervalChange versions the FlushInterval wait, which adds a timer
+// to the workflow's commands.
+const flushIntervalChange = "flush-interval"
+
 
 // DedupeKey is the key under which an event is deduplicated: a status
 // update is distinct from the message it updates.
@@ -180,6 +195,9 @@ func Conversation(ctx workflow.Context, in ConversationInput) error {
 	}
 	c.pending = append(c.pending, in.Pending...)
 	c.status.Synced = in.Synced
+	if c.in.FlushInterval > 0 {
+		c.linger = workflow.GetVersion(ctx, flushIntervalChange, workflow.DefaultVersion, 1) >= 1
+	}
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (ConversationStatus, error) {
 		s := c.status
 		s.Pending = len(c.pending)
@@ -241,6 +259,12 @@ func Conversation(ctx workflow.Context, in ConversationInput) error {
 			return err
 		}
 		if len(c.pending) > 0 {
+			if c.waitForBatch(ctx) {
+				drain()
+				if c.stop {
+					return nil
+				}
+			}
 			if err := c.flush(ctx); err != nil {
 				return err
 			}
@@ -257,6 +281,22 @@ func Conversation(ctx workflow.Context, in ConversationInput) error {
 func (c *conversation) runLong(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > continueAsNewEvents || c.batches >= continueAsNewBatches
+}
+
+// waitForBatch waits, when FlushInterval applies and the pending batch is
+// not full, until FlushInterval has passed since the previous batch began.
+// It reports whether it waited.
+func (c *conversation) waitForBatch(ctx workflow.Context) bool {
+	if !c.linger || c.lastFlush.IsZero() || len(c.pending) >= c.in.BatchSize {
+		return false
+	}
+	wait := c.lastFlush.Add(c.in.FlushInterval).Sub(workflow.Now(ctx))
+	if wait <= 0 {
+		return false
+	}
+	// A cancelled sleep only ends the wait early; the loop goes on.
+	_ = workflow.Sleep(ctx, wait)
+	return true
 }
 
 // waitForWork blocks until a signal arrives or the idle timeout fires; it
@@ -307,6 +347,7 @@ func (c *conversation) crmOptions(ctx workflow.Context) workflow.Context {
 func (c *conversation) flush(ctx workflow.Context) error {
 	n := min(len(c.pending), c.in.BatchSize)
 	batch := c.pending[:n]
+	c.lastFlush = workflow.Now(ctx)
 	var sync *activities.Sync
 	var res crm.SyncResult
 	for {
@@ -369,6 +410,9 @@ func (c *conversation) matchIdentity(ctx workflow.Context, batch []schemas.Event
 	}
 	if res.ContactID != "" {
 		c.in.State.ContactID = res.ContactID
+	}
+	if res.SubjectID != "" {
+		c.in.State.SubjectID = res.SubjectID
 	}
 	var flags []string
 	if res.PublicDetails {

@@ -55,8 +55,20 @@ type Ingestor struct {
 	// zero keeps the workflow's defaults.
 	IdleTimeout time.Duration
 	BatchSize   int
-	Metrics     *metrics.Metrics
-	Log         *zap.Logger
+	// FlushInterval is passed to new conversation workflows: the shortest
+	// time between two CRM batches of one conversation while events keep
+	// arriving. Zero keeps the workflow's default (no wait).
+	FlushInterval time.Duration
+	// Sealer, when set, makes Ingest durable in the store's inbox instead
+	// of signalling Temporal itself: the events are sealed under their
+	// conversation's data key, group-committed with concurrent callers, and
+	// a Relay delivers them. Replays still signal directly.
+	Sealer  Sealer
+	Metrics *metrics.Metrics
+	Log     *zap.Logger
+
+	wakeOnce sync.Once
+	wakeCh   chan struct{}
 }
 
 // Options change how one Ingest call treats its events.
@@ -94,8 +106,9 @@ type group struct {
 }
 
 // Ingest hands the events to their conversation workflows and returns once
-// Temporal has durably accepted every one of them, or ErrUnavailable. A
-// repeated event is counted as a duplicate and not signalled again.
+// Temporal (or, with a Sealer, the store's inbox) has durably accepted every
+// one of them, or ErrUnavailable. A repeated event is counted as a
+// duplicate and not signalled again.
 func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Options) (Result, error) {
 	var res Result
 	if opts.HonourSuppression {
@@ -119,6 +132,9 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		if err := in.claim(ctx, groups, order, &res); err != nil {
 			return res, err
 		}
+	}
+	if in.Sealer != nil && !opts.Replay {
+		return in.ingestInbox(ctx, groups, order, res)
 	}
 	var (
 		wg     sync.WaitGroup
@@ -154,6 +170,30 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		}
 		return res, ErrUnavailable
 	}
+	in.count(groups, order, &res)
+	return res, nil
+}
+
+// ingestInbox writes the fresh events to the inbox and releases their
+// dedupe claims if that fails.
+func (in *Ingestor) ingestInbox(ctx context.Context, groups map[string]*group, order []string, res Result) (Result, error) {
+	if err := in.enqueue(ctx, groups, order); err != nil {
+		var keys []string
+		for _, id := range order {
+			keys = append(keys, groups[id].keys...)
+		}
+		if err := in.Store.ReleaseEvents(context.WithoutCancel(ctx), keys); err != nil {
+			in.Log.Error("cannot release dedupe claims after a failed inbox write; the platform's retry may be dropped as a duplicate", zap.Error(err))
+		}
+		in.Log.Warn("the inbox did not accept the events; the platform will retry", zap.Error(err))
+		return res, ErrUnavailable
+	}
+	in.count(groups, order, &res)
+	return res, nil
+}
+
+// count adds the accepted events to res and the metrics.
+func (in *Ingestor) count(groups map[string]*group, order []string, res *Result) {
 	for _, id := range order {
 		g := groups[id]
 		res.Accepted += len(g.events)
@@ -161,7 +201,6 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 			in.Metrics.EventsAccepted.WithLabelValues(string(e.Channel)).Inc()
 		}
 	}
-	return res, nil
 }
 
 // group splits events by conversation, keeping their order.
@@ -231,6 +270,7 @@ func (in *Ingestor) signal(ctx context.Context, g *group, replay bool) error {
 			CRMTaskQueue:   in.CRMTaskQueue,
 			IdleTimeout:    in.IdleTimeout,
 			BatchSize:      in.BatchSize,
+			FlushInterval:  in.FlushInterval,
 		})
 	return err
 }
