@@ -149,7 +149,6 @@ type conversation struct {
 // to the workflow's commands.
 const flushIntervalChange = "flush-interval"
 
-
 // DedupeKey is the key under which an event is deduplicated: a status
 // update is distinct from the message it updates.
 func DedupeKey(e schemas.Event) string {
