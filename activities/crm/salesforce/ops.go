@@ -313,7 +313,19 @@ func (c *Client) Composite(ctx context.Context, allOrNone bool, subs []Subreques
 // Query runs a SOQL query and follows nextRecordsUrl until all records are
 // read.
 func (c *Client) Query(ctx context.Context, soql string) ([]Record, error) {
-	req := request{method: http.MethodGet, path: c.dataPath() + "/query", query: map[string]string{"q": soql}}
+	return c.queryPages(ctx, request{method: http.MethodGet, path: c.dataPath() + "/query", query: map[string]string{"q": soql}})
+}
+
+// queryMore reads the rest of a query answer from its nextRecordsUrl.
+func (c *Client) queryMore(ctx context.Context, nextRecordsURL string) ([]Record, error) {
+	if !strings.HasPrefix(nextRecordsURL, "/services/data/") {
+		return nil, badAnswer("query (nextRecordsUrl)")
+	}
+	return c.queryPages(ctx, request{method: http.MethodGet, path: nextRecordsURL})
+}
+
+// queryPages runs req and follows nextRecordsUrl until all records are read.
+func (c *Client) queryPages(ctx context.Context, req request) ([]Record, error) {
 	var out []Record
 	for page := 0; page < maxQueryPages; page++ {
 		resp, err := c.do(ctx, req)

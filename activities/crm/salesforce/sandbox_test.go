@@ -36,6 +36,9 @@ type testEnv struct {
 	reg  *prometheus.Registry
 	// before, if set, runs before the sandbox handles each request.
 	before atomic.Pointer[func(*http.Request)]
+	// intercept, if set, may answer a request instead of the sandbox; it
+	// returns true when it did.
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 type envOpts struct {
@@ -69,6 +72,9 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := e.before.Load(); f != nil {
 			(*f)(r)
+		}
+		if f := e.intercept.Load(); f != nil && (*f)(w, r) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	}))

@@ -1,0 +1,670 @@
+package salesforce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webcaresync/webcaresync/activities/crm"
+	"github.com/webcaresync/webcaresync/mappings"
+	"github.com/webcaresync/webcaresync/schemas"
+)
+
+// The data subject of the erasure tests, and what must not survive of her.
+const (
+	subjEmail   = "sanne.devries@example.nl"
+	subjPhone   = "+31612345678"
+	subjXID     = "4242"
+	subjXHandle = "sanne_x"
+	subjWAID    = "31612345678"
+	subjIGID    = "ig-77"
+	subjIGName  = "sanne.ig"
+)
+
+// subjectPII are strings none of the subject's remaining records may hold.
+var subjectPII = []string{
+	subjEmail, "+31612345678", "06 12345678", "0612345678", subjWAID, subjXHandle, subjIGName, subjIGID,
+	"Sanne", "de Vries", "Oudegracht", "3511",
+	"Mijn router is stuk", "postcode is 3511", "Hoi Sanne", "WhatsApp van Sanne", "ook kapot",
+}
+
+func ev(ch schemas.Channel, vis schemas.Visibility, id, reply string, dir schemas.Direction, user, handle, text string, at int) schemas.Event {
+	e := schemas.Event{
+		Kind: schemas.KindMessage, Channel: ch, ConversationKey: string(ch) + ":" + user,
+		Direction: dir, Visibility: vis, PlatformMessageID: id, ReplyToID: reply,
+		Author: schemas.Author{PlatformUserID: user, Handle: handle, DisplayName: "Customer " + user},
+		Text:   text, OccurredAt: t0.Add(time.Duration(at) * time.Minute),
+		Brand: schemas.BrandAccount{ID: "7", Handle: "acme"},
+	}
+	if user == subjXID || user == subjWAID || user == subjIGID {
+		e.Author.DisplayName = "Sanne de Vries"
+	}
+	if dir == schemas.Outbound {
+		e.Author = schemas.Author{PlatformUserID: "7", Handle: "acme"}
+		e.AgentID = "MK"
+	}
+	return e
+}
+
+// footprint is the subject's world in the sandbox, written by the
+// connector's own Sync as in production.
+type footprint struct {
+	contactID, otherContactID, individualID, taskID string
+	xCase, waCase, igCase                           string
+	xPersona, waPersona, igPersona                  string
+	posts                                           map[string]string // platform message id → post id
+}
+
+func syncConv(t *testing.T, e *testEnv, conv string, st crm.ConversationState, events ...schemas.Event) crm.SyncResult {
+	t.Helper()
+	res, err := e.conn.Sync(context.Background(), crm.SyncBatch{ConversationID: conv, Events: events, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Parked) > 0 {
+		t.Fatalf("parked: %+v", res.Parked)
+	}
+	return res
+}
+
+func seedSubject(t *testing.T, e *testEnv) footprint {
+	t.Helper()
+	ctx := context.Background()
+	fp := footprint{posts: map[string]string{}}
+	var err error
+	fp.individualID, err = e.sb.Seed("Individual", map[string]any{"FirstName": "Sanne", "LastName": "de Vries"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hand-entered contact: the mobile number in national form.
+	fp.contactID, err = e.sb.Seed("Contact", map[string]any{"FirstName": "Sanne", "LastName": "de Vries", "Email": subjEmail,
+		"MobilePhone": "06 12345678", "MailingStreet": "Oudegracht 12", "MailingPostalCode": "3511 AB", "IndividualId": fp.individualID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.otherContactID, err = e.sb.Seed("Contact", map[string]any{"FirstName": "Fleur", "LastName": "Maes", "Email": "fleur@example.be", "MobilePhone": "+32470111111"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.taskID, err = e.sb.Seed("Task", map[string]any{"Subject": "Bel Sanne terug", "WhoId": fp.contactID})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// X DM: found by the handle, linked to the contact later by matching.
+	x := syncConv(t, e, "conv-x", crm.ConversationState{},
+		ev(schemas.ChannelX, schemas.Private, "x1", "", schemas.Inbound, subjXID, subjXHandle, "Mijn router is stuk", 0),
+		ev(schemas.ChannelX, schemas.Private, "x2", "x1", schemas.Outbound, subjXID, "", "Hoi Sanne, wat is je postcode?", 1),
+		ev(schemas.ChannelX, schemas.Private, "x3", "x2", schemas.Inbound, subjXID, subjXHandle, "Mijn postcode is 3511 AB", 2),
+		// A follow-up of the brand that answers no particular message.
+		ev(schemas.ChannelX, schemas.Private, "x4", "", schemas.Outbound, subjXID, "", "Is het gelukt, Sanne?", 3),
+	)
+	fp.xCase, fp.xPersona = x.State.CaseID, x.State.PersonaIDs["x:"+subjXID]
+	for k, v := range x.State.PostIDs {
+		fp.posts[k] = v
+	}
+	// Matching linked the customer's own posts; the brand's posts x2 and
+	// x4 are found only through the conversation.
+	if err := e.conn.LinkPersonas(ctx, []string{fp.xPersona}, fp.contactID, []string{fp.posts["x1"], fp.posts["x3"]}); err != nil {
+		t.Fatal(err)
+	}
+
+	// WhatsApp: the contact was known when the conversation started, so
+	// the case has ContactId.
+	wa := syncConv(t, e, "conv-wa", crm.ConversationState{ContactID: fp.contactID},
+		ev(schemas.ChannelWhatsApp, schemas.Private, "w1", "", schemas.Inbound, subjWAID, "", "WhatsApp van Sanne: internet ook kapot", 10),
+		ev(schemas.ChannelWhatsApp, schemas.Private, "w2", "w1", schemas.Outbound, subjWAID, "", "Hoi Sanne, we kijken ernaar", 11),
+	)
+	fp.waCase, fp.waPersona = wa.State.CaseID, wa.State.PersonaIDs["whatsapp:"+subjWAID]
+	for k, v := range wa.State.PostIDs {
+		fp.posts[k] = v
+	}
+
+	// A public Instagram thread that another customer opened: the subject
+	// comments too and the brand answers both.
+	ig := syncConv(t, e, "conv-ig", crm.ConversationState{},
+		ev(schemas.ChannelInstagram, schemas.Public, "i1", "", schemas.Inbound, "ig-fleur", "fleur.maes", "Waar blijft mijn pakket?", 20),
+		ev(schemas.ChannelInstagram, schemas.Public, "i2", "", schemas.Inbound, subjIGID, subjIGName, "Bij mij ook kapot", 21),
+		ev(schemas.ChannelInstagram, schemas.Public, "i3", "i1", schemas.Outbound, "", "", "@fleur.maes stuur ons een DM", 22),
+		ev(schemas.ChannelInstagram, schemas.Public, "i4", "i2", schemas.Outbound, "", "", "@sanne.ig Hoi Sanne, stuur ons een DM", 23),
+	)
+	fp.igCase, fp.igPersona = ig.State.CaseID, ig.State.PersonaIDs["instagram:"+subjIGID]
+	for k, v := range ig.State.PostIDs {
+		fp.posts[k] = v
+	}
+
+	// Someone else entirely.
+	syncConv(t, e, "conv-other", crm.ConversationState{},
+		ev(schemas.ChannelX, schemas.Private, "o1", "", schemas.Inbound, "9999", "piet", "Mijn factuur klopt niet", 30),
+	)
+	return fp
+}
+
+func subjectQuery() crm.DiscoverQuery {
+	return crm.DiscoverQuery{
+		Emails:   []string{subjEmail},
+		Phones:   []string{subjPhone},
+		Personas: []crm.PersonaRef{{Provider: "x", ExternalID: subjXID}, {Provider: "instagram", ExternalID: subjIGID}},
+	}
+}
+
+func ids(list ...string) []string {
+	out := append([]string(nil), list...)
+	sort.Strings(out)
+	return out
+}
+
+func (fp footprint) want() map[string][]string {
+	p := fp.posts
+	return map[string][]string{
+		"Contact":       {fp.contactID},
+		"Individual":    {fp.individualID},
+		"Task":          {fp.taskID},
+		"SocialPersona": ids(fp.xPersona, fp.waPersona, fp.igPersona),
+		"SocialPost":    ids(p["x1"], p["x2"], p["x3"], p["x4"], p["w1"], p["w2"], p["i2"], p["i4"]),
+		"Case":          ids(fp.xCase, fp.waCase),
+	}
+}
+
+func TestDiscoverFindsTheWholeFootprint(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	before := e.sb.TotalCalls()
+	found, err := e.conn.Discover(context.Background(), subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := e.sb.TotalCalls() - before
+	t.Logf("discover took %d calls", calls)
+	if calls > 4 {
+		t.Errorf("discover took %d calls, want at most 4 (composite rounds)", calls)
+	}
+	want := fp.want()
+	for obj, w := range want {
+		if got := found.Records[obj]; !reflect.DeepEqual(got, w) {
+			t.Errorf("%s = %v, want %v", obj, got, w)
+		}
+	}
+	if len(found.Records) != len(want) {
+		t.Errorf("objects = %v", found.Records)
+	}
+	// The shared Instagram thread's case and the other customer's posts
+	// are not the subject's.
+	for _, id := range found.Records["SocialPost"] {
+		if id == fp.posts["i1"] || id == fp.posts["i3"] || id == fp.posts["o1"] {
+			t.Errorf("post %s of someone else is in the footprint", id)
+		}
+	}
+
+	type pp struct {
+		provider string
+		outbound bool
+		public   bool
+	}
+	posts := map[string]pp{}
+	for _, p := range found.Posts {
+		posts[p.ExternalPostID] = pp{p.Provider, p.Outbound, p.Public}
+	}
+	wantPosts := map[string]pp{
+		"x1": {"x", false, false}, "x2": {"x", true, false}, "x3": {"x", false, false}, "x4": {"x", true, false},
+		"w1": {"whatsapp", false, false}, "w2": {"whatsapp", true, false},
+		"i2": {"instagram", false, true}, "i4": {"instagram", true, true},
+	}
+	if !reflect.DeepEqual(posts, wantPosts) {
+		t.Errorf("platform posts = %v, want %v", posts, wantPosts)
+	}
+}
+
+func TestDiscoverByOneIdentifierFollowsLinks(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	// Only the X handle: persona → contact → everything linked to it.
+	found, err := e.conn.Discover(ctx, crm.DiscoverQuery{Personas: []crm.PersonaRef{{Provider: "twitter", ExternalID: subjXID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fp.want()
+	for _, obj := range []string{"Contact", "Individual", "Task", "Case"} {
+		if !reflect.DeepEqual(found.Records[obj], want[obj]) {
+			t.Errorf("%s = %v, want %v", obj, found.Records[obj], want[obj])
+		}
+	}
+	// The Instagram persona is not linked to the contact, so it is not found.
+	if !reflect.DeepEqual(found.Records["SocialPersona"], ids(fp.xPersona, fp.waPersona)) {
+		t.Errorf("personas = %v", found.Records["SocialPersona"])
+	}
+	// Only the phone, in national form: the contact holds it as written by hand.
+	found, err = e.conn.Discover(ctx, crm.DiscoverQuery{Phones: []string{"06-12345678"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(found.Records["Contact"], want["Contact"]) || !reflect.DeepEqual(found.Records["Case"], want["Case"]) {
+		t.Errorf("by phone: %v", found.Records)
+	}
+	// Nobody.
+	found, err = e.conn.Discover(ctx, crm.DiscoverQuery{Emails: []string{"nobody@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.Records) != 0 || len(found.Posts) != 0 {
+		t.Errorf("unknown subject found %v", found.Records)
+	}
+}
+
+func TestDiscoverSharedPhoneIdentifiesNobodyAlone(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	pieter, err := e.sb.Seed("Contact", map[string]any{"LastName": "Jansen", "Email": "pieter@example.nl", "Phone": "+31301234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sb.Seed("Contact", map[string]any{"LastName": "Jansen", "Email": "marieke@example.nl", "Phone": "030 123 4567"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, crm.DiscoverQuery{Phones: []string{"+31301234567"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.Records["Contact"]) != 0 {
+		t.Errorf("a shared landline alone found %v", found.Records["Contact"])
+	}
+	found, err = e.conn.Discover(ctx, crm.DiscoverQuery{Emails: []string{"pieter@example.nl"}, Phones: []string{"+31301234567"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(found.Records["Contact"], []string{pieter}) {
+		t.Errorf("email and shared phone found %v, want only %s", found.Records["Contact"], pieter)
+	}
+}
+
+// remaining returns every live record of the sandbox, by object.
+func remaining(e *testEnv) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, obj := range []string{"Contact", "SocialPersona", "SocialPost", "Case", "Individual", "Task"} {
+		out[obj] = e.sb.Records(obj)
+	}
+	return out
+}
+
+// assertNoSubjectData fails when a live record holds personal data of the
+// subject or points to one of her deleted records.
+func assertNoSubjectData(t *testing.T, e *testEnv, fp footprint) {
+	t.Helper()
+	gone := []string{fp.contactID, fp.xPersona, fp.waPersona, fp.igPersona}
+	for obj, recs := range remaining(e) {
+		for _, r := range recs {
+			raw, _ := json.Marshal(r)
+			s := string(raw)
+			for _, pii := range append(append([]string(nil), subjectPII...), gone...) {
+				if obj == "Contact" && pii == fp.contactID && r["Id"] == fp.contactID {
+					continue // an anonymised contact keeps its own id
+				}
+				if strings.Contains(s, pii) {
+					t.Errorf("%s %v still holds %q", obj, r["Id"], pii)
+				}
+			}
+		}
+	}
+}
+
+func TestEraseLeavesNothingOfTheSubject(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.TotalCalls()
+	res, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("erase took %d calls", e.sb.TotalCalls()-before)
+	if n := e.sb.TotalCalls() - before; n > 6 {
+		t.Errorf("erase took %d calls, want one per object (6)", n)
+	}
+	got := map[string]crm.ErasureResult{}
+	for _, r := range res {
+		got[r.Object+"/"+r.Action] = r
+		if r.Policy == "" || !strings.HasPrefix(r.Policy, "mappings/salesforce.yaml erasure.") {
+			t.Errorf("result %+v names no policy", r)
+		}
+	}
+	wantCounts := map[string]int{
+		"SocialPost/erased": 8, "SocialPersona/erased": 3, "Case/anonymised": 2, "Task/erased": 1,
+		"Contact/erased": 1, "Individual/anonymised": 1,
+	}
+	if len(got) != len(wantCounts) {
+		t.Errorf("results = %+v", res)
+	}
+	for k, n := range wantCounts {
+		if got[k].Count != n {
+			t.Errorf("%s count = %d, want %d (results %+v)", k, got[k].Count, n, res)
+		}
+	}
+	if got["SocialPost/erased"].Policy != "mappings/salesforce.yaml erasure.SocialPost: delete" {
+		t.Errorf("post policy = %q", got["SocialPost/erased"].Policy)
+	}
+
+	assertNoSubjectData(t, e, fp)
+	posts := byField(e.sb.Records("SocialPost"), "ExternalPostId")
+	if len(posts) != 3 || posts["i1"] == nil || posts["i3"] == nil || posts["o1"] == nil {
+		t.Errorf("other customers' posts = %v", posts)
+	}
+	if len(e.sb.Records("SocialPersona")) != 2 {
+		t.Errorf("other customers' personas were touched: %v", e.sb.Records("SocialPersona"))
+	}
+	cases := map[string]map[string]any{}
+	for _, c := range e.sb.Records("Case") {
+		cases[c["Id"].(string)] = c
+	}
+	for _, id := range []string{fp.xCase, fp.waCase} {
+		c := cases[id]
+		if c == nil || c["ContactId"] != nil || !strings.Contains(str(c["Subject"]), "removed") || !strings.Contains(str(c["Description"]), "removed") {
+			t.Errorf("kept case %s = %v, want redacted and unlinked", id, c)
+		}
+	}
+	if c := cases[fp.igCase]; c == nil || !strings.Contains(str(c["Description"]), "pakket") {
+		t.Errorf("the other customer's case was changed: %v", c)
+	}
+	if len(e.sb.Records("Contact")) != 1 {
+		t.Errorf("contacts = %v, want only the other customer", e.sb.Records("Contact"))
+	}
+	inds := e.sb.Records("Individual")
+	if len(inds) != 1 || inds[0]["ShouldForget"] != true || inds[0]["FirstName"] != nil {
+		t.Errorf("individual = %v", inds)
+	}
+
+	// Erase twice: the same outcome, no error.
+	again, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, res) {
+		t.Errorf("second erase = %+v\nfirst = %+v", again, res)
+	}
+	// Discovery afterwards finds only the kept, anonymised Individual: it
+	// is no longer linked from any contact, so nothing at all.
+	after, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Records) != 0 {
+		t.Errorf("after erasure discovery finds %v", after.Records)
+	}
+}
+
+func TestEraseContactSwitchAnonymise(t *testing.T) {
+	base, err := os.ReadFile("../../../mappings/salesforce.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(base), "    action: delete\n    fallback: anonymise\n", "    action: anonymise\n", 1)
+	if text == string(base) {
+		t.Fatal("mapping lacks the contact switch")
+	}
+	m, err := mappings.Parse("mappings/salesforce.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOpts{mapping: m})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contact *crm.ErasureResult
+	for i, r := range res {
+		if r.Object == "Contact" {
+			contact = &res[i]
+		}
+	}
+	if contact == nil || contact.Action != "anonymised" || contact.Count != 1 || contact.Policy != "mappings/salesforce.yaml erasure.Contact: anonymise" {
+		t.Errorf("contact result = %+v", contact)
+	}
+	var kept map[string]any
+	for _, c := range e.sb.Records("Contact") {
+		if c["Id"] == fp.contactID {
+			kept = c
+		}
+	}
+	if kept == nil || kept["LastName"] != "Anonymised" || kept["Email"] != nil || kept["MobilePhone"] != nil || kept["IndividualId"] != fp.individualID {
+		t.Errorf("anonymised contact = %v", kept)
+	}
+	assertNoSubjectData(t, e, fp)
+}
+
+// deleteFailed makes Salesforce refuse deleting the given ids, as it does
+// for a Contact that an order or contract points to.
+func deleteFailed(e *testEnv, refuse map[string]bool, code string) {
+	f := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodDelete || !strings.HasSuffix(r.URL.Path, "/composite/sobjects") {
+			return false
+		}
+		list := strings.Split(r.URL.Query().Get("ids"), ",")
+		hit := false
+		for _, id := range list {
+			hit = hit || refuse[id]
+		}
+		if !hit {
+			return false
+		}
+		out := make([]map[string]any, len(list))
+		for i, id := range list {
+			if refuse[id] {
+				out[i] = map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": code, "message": "Sanne de Vries is associated with orders", "fields": []string{}}}}
+			} else {
+				out[i] = map[string]any{"id": id, "success": true, "errors": []any{}}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+		return true
+	}
+	e.intercept.Store(&f)
+}
+
+func TestEraseRefusedContactDeleteFallsBackToAnonymise(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteFailed(e, map[string]bool{fp.contactID: true}, "DELETE_FAILED")
+	res, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contact []crm.ErasureResult
+	for _, r := range res {
+		if r.Object == "Contact" {
+			contact = append(contact, r)
+		}
+	}
+	if len(contact) != 1 || contact[0].Action != "anonymised" || !strings.Contains(contact[0].Detail, "DELETE_FAILED") ||
+		contact[0].Policy != "mappings/salesforce.yaml erasure.Contact: delete, fallback anonymise" {
+		t.Errorf("contact results = %+v", contact)
+	}
+	if strings.Contains(contact[0].Detail, "Sanne") {
+		t.Errorf("detail quotes Salesforce's message: %q", contact[0].Detail)
+	}
+	assertNoSubjectData(t, e, fp)
+}
+
+func TestErasePermanentFailureEscalates(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteFailed(e, map[string]bool{fp.posts["x1"]: true}, "INSUFFICIENT_ACCESS_OR_READONLY")
+	res, err := e.conn.Erase(ctx, found.Records)
+	var ce *crm.Error
+	if !errors.As(err, &ce) || ce.Kind != crm.Permanent || ce.Code != "INSUFFICIENT_ACCESS_OR_READONLY" {
+		t.Fatalf("err = %v, want a permanent crm.Error", err)
+	}
+	if !strings.Contains(ce.Message, "1 SocialPost") {
+		t.Errorf("message = %q", ce.Message)
+	}
+	for _, pii := range append(subjectPII, fp.posts["x1"]) {
+		if strings.Contains(ce.Message, pii) {
+			t.Errorf("error message holds %q: %s", pii, ce.Message)
+		}
+	}
+	// Everything else was still erased.
+	for _, r := range res {
+		if r.Object == "SocialPost" && r.Count != 7 {
+			t.Errorf("posts erased = %d, want 7", r.Count)
+		}
+	}
+	if len(res) < 6 {
+		t.Errorf("results = %+v", res)
+	}
+}
+
+func TestEraseOutageIsTransientThenSucceeds(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sb.Outage(time.Hour)
+	_, err = e.conn.Erase(ctx, found.Records)
+	var ce *crm.Error
+	if !errors.As(err, &ce) || ce.Kind != crm.Transient {
+		t.Fatalf("erase during outage: err = %v, want a transient crm.Error", err)
+	}
+	if _, err := e.conn.Discover(ctx, subjectQuery()); crm.KindOf(err) != crm.Transient || err == nil {
+		t.Errorf("discover during outage: err = %v", err)
+	}
+	if len(e.sb.Records("SocialPost")) != 11 {
+		t.Error("records changed during the outage")
+	}
+	e.sb.Outage(0)
+	if _, err := e.conn.Erase(ctx, found.Records); err != nil {
+		t.Fatalf("erase after the outage: %v", err)
+	}
+	assertNoSubjectData(t, e, fp)
+}
+
+func TestExportReturnsTheRecordsFields(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.TotalCalls()
+	out, err := e.conn.Export(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("export took %d calls", e.sb.TotalCalls()-before)
+	if n := e.sb.TotalCalls() - before; n != 1 {
+		t.Errorf("export took %d calls, want 1 composite", n)
+	}
+	for obj, list := range found.Records {
+		if len(out[obj]) != len(list) {
+			t.Errorf("%s: exported %d of %d", obj, len(out[obj]), len(list))
+		}
+		for _, r := range out[obj] {
+			if _, ok := r["attributes"]; ok {
+				t.Errorf("%s export keeps attributes", obj)
+			}
+		}
+	}
+	c := out["Contact"][0]
+	if c["Email"] != subjEmail || c["MobilePhone"] != "06 12345678" || c["FirstName"] != "Sanne" || c["MailingStreet"] != "Oudegracht 12" {
+		t.Errorf("contact export = %v", c)
+	}
+	texts := map[string]bool{}
+	for _, p := range out["SocialPost"] {
+		texts[str(p["Content"])] = true
+		if p["ExternalPostId"] == nil || p["Provider"] == nil {
+			t.Errorf("post export lacks fields: %v", p)
+		}
+	}
+	if !texts["Mijn router is stuk"] || !texts["Bij mij ook kapot"] || texts["Waar blijft mijn pakket?"] {
+		t.Errorf("post texts = %v", texts)
+	}
+	personas := byField(out["SocialPersona"], "Id")
+	if personas[fp.xPersona]["Name"] != subjXHandle || personas[fp.xPersona]["ExternalId"] != subjXID {
+		t.Errorf("persona export = %v", personas[fp.xPersona])
+	}
+	if out["Individual"][0]["LastName"] != "de Vries" || out["Task"][0]["Subject"] != "Bel Sanne terug" {
+		t.Errorf("individual %v task %v", out["Individual"], out["Task"])
+	}
+	if _, err := e.conn.Export(ctx, map[string][]string{"Contact": {"003' OR Name != '"}}); crm.KindOf(err) != crm.Permanent {
+		t.Errorf("malformed id: err = %v", err)
+	}
+}
+
+func TestEraseRejectsMalformedInput(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	for _, recs := range []map[string][]string{
+		{"Contact": {"sanne.devries@example.nl"}},
+		{"Contact; DROP": {"003000000000001AAA"}},
+	} {
+		_, err := e.conn.Erase(ctx, recs)
+		var ce *crm.Error
+		if !errors.As(err, &ce) || ce.Kind != crm.Permanent {
+			t.Errorf("%v: err = %v", recs, err)
+			continue
+		}
+		if strings.Contains(ce.Message, "sanne") || strings.Contains(ce.Message, "DROP") {
+			t.Errorf("error repeats the input: %s", ce.Message)
+		}
+	}
+	if _, err := e.conn.Discover(ctx, crm.DiscoverQuery{ContactIDs: []string{"x' OR Id != '"}}); crm.KindOf(err) != crm.Permanent {
+		t.Errorf("malformed contact id: err = %v", err)
+	}
+	// An object without a rule is retained, and nothing is called for it.
+	before := e.sb.TotalCalls()
+	res, err := e.conn.Erase(ctx, map[string][]string{"Account": {"001000000000001AAA"}})
+	if err != nil || len(res) != 1 || res[0].Action != "retained" || e.sb.TotalCalls() != before {
+		t.Errorf("account: %+v %v", res, err)
+	}
+}
+
+func TestPhoneFormsAndProviders(t *testing.T) {
+	got := phoneForms("+31612345678")
+	for _, want := range []string{"+31612345678", "+31 6 12345678", "06 12345678", "0612345678"} {
+		if !contains(got, want) {
+			t.Errorf("phoneForms = %v, lacks %q", got, want)
+		}
+	}
+	e := newEnv(t, envOpts{})
+	for dsr, sf := range map[string]string{"x": "Twitter", "messenger": "Facebook", "instagram": "Instagram", "whatsapp": "WhatsApp"} {
+		if got := e.conn.sfProvider(dsr); got != sf {
+			t.Errorf("sfProvider(%s) = %s, want %s", dsr, got, sf)
+		}
+		if got := e.conn.dsrProvider(sf); got != dsr {
+			t.Errorf("dsrProvider(%s) = %s, want %s", sf, got, dsr)
+		}
+	}
+	if got := e.conn.dsrProvider("Other"); got != "" {
+		t.Errorf("dsrProvider(Other) = %q", got)
+	}
+}
