@@ -152,17 +152,12 @@ func (c *Connector) runQueries(ctx context.Context, qs []query) error {
 			if e := r.Err("", ""); e != nil {
 				return e
 			}
-			var qr struct {
-				Done           bool     `json:"done"`
-				NextRecordsURL string   `json:"nextRecordsUrl"`
-				Records        []Record `json:"records"`
+			recs, next, err := parseQueryAnswer(r.Body)
+			if err != nil {
+				return err
 			}
-			if err := json.Unmarshal(r.Body, &qr); err != nil {
-				return badAnswer("composite query")
-			}
-			recs := qr.Records
-			if !qr.Done && qr.NextRecordsURL != "" {
-				more, err := c.client.queryMore(ctx, qr.NextRecordsURL)
+			if next != "" {
+				more, err := c.client.queryMore(ctx, next)
 				if err != nil {
 					return err
 				}
@@ -172,6 +167,23 @@ func (c *Connector) runQueries(ctx context.Context, qs []query) error {
 		}
 	}
 	return nil
+}
+
+// parseQueryAnswer reads one query answer of a Composite call: its records
+// and, when the answer is paged, the nextRecordsUrl of the rest.
+func parseQueryAnswer(body []byte) ([]Record, string, error) {
+	var qr struct {
+		Done           bool     `json:"done"`
+		NextRecordsURL string   `json:"nextRecordsUrl"`
+		Records        []Record `json:"records"`
+	}
+	if err := json.Unmarshal(body, &qr); err != nil {
+		return nil, "", badAnswer("composite query")
+	}
+	if qr.Done {
+		return qr.Records, "", nil
+	}
+	return qr.Records, qr.NextRecordsURL, nil
 }
 
 // postInfo is what Discover needs of a SocialPost.
@@ -240,13 +252,7 @@ type discovery struct {
 // wrote share one case; there only the subject's own posts and the brand's
 // replies to them are included, and the case is left to the others.
 func (c *Connector) Discover(ctx context.Context, q crm.DiscoverQuery) (crm.Discovered, error) {
-	d := &discovery{
-		c: c, contacts: map[string]bool{}, ambiguous: map[string]bool{}, wantContact: map[string]bool{},
-		personas: map[string]bool{}, individuals: map[string]bool{}, tasks: map[string]bool{},
-		posts: map[string]postInfo{}, subjectPost: map[string]bool{}, cases: map[string]string{},
-		caseRead: map[string]bool{}, ownCase: map[string]bool{},
-		contactDone: map[string]bool{}, personaDone: map[string]bool{}, caseDone: map[string]bool{},
-	}
+	d := newDiscovery(c)
 	qs, err := d.identQueries(q)
 	if err != nil {
 		return crm.Discovered{}, err
@@ -261,6 +267,16 @@ func (c *Connector) Discover(ctx context.Context, q crm.DiscoverQuery) (crm.Disc
 		qs = d.linkQueries()
 	}
 	return d.result(), nil
+}
+
+func newDiscovery(c *Connector) *discovery {
+	return &discovery{
+		c: c, contacts: map[string]bool{}, ambiguous: map[string]bool{}, wantContact: map[string]bool{},
+		personas: map[string]bool{}, individuals: map[string]bool{}, tasks: map[string]bool{},
+		posts: map[string]postInfo{}, subjectPost: map[string]bool{}, cases: map[string]string{},
+		caseRead: map[string]bool{}, ownCase: map[string]bool{},
+		contactDone: map[string]bool{}, personaDone: map[string]bool{}, caseDone: map[string]bool{},
+	}
 }
 
 // identQueries are the first round: Contacts and personas by the request's

@@ -668,3 +668,92 @@ func TestPhoneFormsAndProviders(t *testing.T) {
 		t.Errorf("dsrProvider(Other) = %q", got)
 	}
 }
+
+// quotesBalanced reports whether every SOQL string literal in q is closed:
+// an even number of quotes that no backslash escapes.
+func quotesBalanced(q string) bool {
+	n := 0
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case '\\':
+			i++
+		case '\'':
+			n++
+		}
+	}
+	return n%2 == 0
+}
+
+// FuzzDiscoverQuery feeds request identifiers (outside input) to the query
+// builder: it must never panic, and every value must stay inside its SOQL
+// string literal.
+func FuzzDiscoverQuery(f *testing.F) {
+	f.Add(subjEmail, "06-12345678", "x", "4242", "003000000000001AAA")
+	f.Add("o'brien@example.org", "+31 6 1234 5678", "whatsapp", "+31 6 12345678", "")
+	f.Add(`x\' OR Id != '`, "'; DELETE", "twitter", `a\`, "003' OR Id != '")
+	f.Add("", "", "", "", "")
+	c := &Connector{m: mappings.Default()}
+	f.Fuzz(func(t *testing.T, email, phone, provider, ext, contactID string) {
+		q := crm.DiscoverQuery{Emails: []string{email}, Phones: []string{phone}, Personas: []crm.PersonaRef{{Provider: provider, ExternalID: ext}}}
+		if contactID != "" {
+			q.ContactIDs = []string{contactID}
+		}
+		qs, err := newDiscovery(c).identQueries(q)
+		if err != nil {
+			// The message is fixed: it never repeats the input.
+			var ce *crm.Error
+			if !errors.As(err, &ce) || ce.Kind != crm.Permanent || ce.Message != "a contact id of the request is not a Salesforce Contact id; correct the request" {
+				t.Fatalf("err = %v", err)
+			}
+			return
+		}
+		for _, q := range qs {
+			if !quotesBalanced(q.soql) {
+				t.Fatalf("unbalanced SOQL: %s", q.soql)
+			}
+		}
+	})
+}
+
+// FuzzDiscoverAnswer feeds a query answer (outside input from Salesforce)
+// through every record handler of Discover and builds the footprint: no
+// panic, and only Salesforce ids and known providers come out.
+func FuzzDiscoverAnswer(f *testing.F) {
+	f.Add([]byte(`{"done":true,"records":[{"attributes":{"type":"SocialPost"},"Id":"0ST000000000001AAA","PersonaId":"0SP000000000001AAA","ParentId":"500000000000001AAA","IsOutbound":false,"Provider":"Twitter","ExternalPostId":"x1","MessageType":"Direct"}]}`))
+	f.Add([]byte(`{"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01g-2000","records":[{"Id":"003000000000001AAA","Email":"a@b.c","Phone":"0612345678","IndividualId":"0PK000000000001AAA"}]}`))
+	f.Add([]byte(`{"records":[{"Id":"500000000000001AAA","ContactId":"003000000000001AAA","ReplyToId":"0ST000000000001AAA","IsOutbound":true}]}`))
+	f.Add([]byte(`{"records":[{"Id":12,"ParentId":["x"],"Posted":null}]}`))
+	f.Add([]byte(`[]`))
+	c := &Connector{m: mappings.Default()}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		recs, _, err := parseQueryAnswer(body)
+		if err != nil {
+			return
+		}
+		d := newDiscovery(c)
+		d.identContacts(recs, map[string]bool{"a@b.c": true}, map[string]bool{}, map[string]bool{"+31612345678": true})
+		d.addPersonas(recs)
+		d.addSubjectPosts(recs)
+		d.addCases(true)(recs)
+		d.addCasePosts(recs)
+		d.addTasks(recs)
+		for _, q := range d.linkQueries() {
+			if !quotesBalanced(q.soql) {
+				t.Fatalf("unbalanced SOQL: %s", q.soql)
+			}
+		}
+		out := d.result()
+		for obj, ids := range out.Records {
+			for _, id := range ids {
+				if !isSFID(id) {
+					t.Fatalf("%s id %q is not a Salesforce id", obj, id)
+				}
+			}
+		}
+		for _, p := range out.Posts {
+			if _, ok := sfProviders[p.Provider]; !ok {
+				t.Fatalf("post provider %q", p.Provider)
+			}
+		}
+	})
+}
