@@ -30,12 +30,12 @@ import (
 // it, it never has more calls in flight than the org's concurrency cap,
 // so it is not refused for exceeding it.
 type naive struct {
-	ch       *generic.Channel
-	sf       *salesforce.Client
-	m        *mappings.Mapping
-	convID   func(schemas.Event) string
-	sem      chan struct{}
-	seen     sync.Map // external ids already created: create-only fields are left out
+	ch     *generic.Channel
+	sf     *salesforce.Client
+	m      *mappings.Mapping
+	convID func(schemas.Event) string
+	sem    chan struct{}
+	seen   sync.Map // external ids already created: create-only fields are left out
 }
 
 func (h *naive) ServeHTTP(w http.ResponseWriter, r *http.Request) {
