@@ -206,8 +206,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Rate <= 0 {
 		sendDur = opts.Duration
 	}
+	stopProgress := make(chan struct{})
+	go main.progress(opts.Progress, 5*time.Second, stopProgress)
 	n := main.send(ctx, hooks, run, opts.Senders, opts.Rate, sendDur)
 	main.waitVisible(ctx, opts.Timeout)
+	close(stopProgress)
 	peak := rss.peakMB()
 	stopProfile()
 	res.Figures = main.figures(n, a.Sandbox.TotalCalls()-calls0)

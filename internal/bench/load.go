@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -149,6 +150,22 @@ func (l *load) send(ctx context.Context, hooks *webhookclient.Client, run string
 	}
 	wg.Wait()
 	return dispatched
+}
+
+// progress prints acked and visible counts every interval until stop is
+// closed.
+func (l *load) progress(out io.Writer, every time.Duration, stop <-chan struct{}) {
+	start := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			fmt.Fprintf(out, "  %4.0fs: %d acked, %d visible in the CRM, %d failed\n", time.Since(start).Seconds(), l.nAcked.Load(), l.nVisible.Load(), l.failed.Load())
+		}
+	}
 }
 
 // waitVisible waits until every acked message is visible in the CRM, or
