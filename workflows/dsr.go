@@ -52,9 +52,28 @@ type DSRInput struct {
 	Verification    string                        `json:"verification,omitempty"`
 }
 
-// Deadline returns the statutory deadline: received-at plus one calendar
-// month.
-func Deadline(receivedAt time.Time) time.Time { return receivedAt.AddDate(0, 1, 0) }
+// Deadline returns the statutory deadline (Art. 12(3)): received-at plus
+// one calendar month, at the same clock time. When the next month has no
+// such day (received 31 January), the deadline is that month's last day
+// (28 or 29 February), as Regulation 1182/71 Art. 3(2)(c) counts periods
+// in months. time.Time.AddDate would normalise 31 February to 3 March,
+// which is late.
+func Deadline(receivedAt time.Time) time.Time { return addMonths(receivedAt, 1) }
+
+// ExtendedDeadline returns the deadline after the one extension Art. 12(3)
+// allows, "two further months": received-at plus three calendar months,
+// clamped to the end of the month like Deadline.
+func ExtendedDeadline(receivedAt time.Time) time.Time { return addMonths(receivedAt, 3) }
+
+// addMonths adds n calendar months to t, keeping the clock time and
+// clamping the day to the last day of the target month.
+func addMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	target := m + time.Month(n)
+	// Day 0 of the month after the target is the target's last day.
+	last := time.Date(y, target+1, 0, 0, 0, 0, 0, t.Location()).Day()
+	return time.Date(y, target, min(d, last), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+}
 
 // ExtendArg is the argument of DSRExtendUpdate.
 type ExtendArg struct {
@@ -210,13 +229,16 @@ var (
 // request look complete.
 func (d *dsr) step(ctx workflow.Context, name string, opts workflow.ActivityOptions, fn any, arg any) error {
 	d.st.Step = name
+	// resume is the status to go back to after an escalation: exporting
+	// for an access request, erasing for an erasure.
+	resume := d.st.Status
 	retry := workflow.GetSignalChannel(ctx, DSRRetrySignal)
 	for attempt := 1; ; attempt++ {
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, nil)
 		if err == nil {
 			if d.st.Escalation != "" {
 				d.st.Escalation = ""
-				if err := d.setStatus(ctx, StatusErasing, nil); err != nil {
+				if err := d.setStatus(ctx, resume, nil); err != nil {
 					return err
 				}
 			}
@@ -322,13 +344,20 @@ func (d *dsr) validateExtend(ctx workflow.Context, arg ExtendArg) error {
 
 // extend moves the deadline by two months and records the reason.
 func (d *dsr) extend(ctx workflow.Context, arg ExtendArg) (time.Time, error) {
-	deadline := Deadline(d.in.ReceivedAt).AddDate(0, 2, 0)
-	if err := d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: d.st.Status, Deadline: &deadline, ExtensionReason: arg.Reason, Outcomes: []activities.Outcome{{
-		System: "dsr", Action: "retained", Detail: "deadline extended by two months by " + arg.Actor, Policy: "GDPR Art. 12(3)", At: workflow.Now(ctx),
-	}}, Step: "extend"}); err != nil {
+	// Updates delivered in one workflow task are all validated before any
+	// handler runs: check again, and claim the one extension before the
+	// activity yields, so that a second update is refused.
+	if err := d.validateExtend(ctx, arg); err != nil {
 		return time.Time{}, err
 	}
 	d.st.Extended = true
+	deadline := ExtendedDeadline(d.in.ReceivedAt)
+	if err := d.record(ctx, activities.StatusInput{DSRID: d.in.ID, Status: d.st.Status, Deadline: &deadline, ExtensionReason: arg.Reason, Outcomes: []activities.Outcome{{
+		System: "dsr", Action: "retained", Detail: "deadline extended by two months by " + arg.Actor, Policy: "GDPR Art. 12(3)", At: workflow.Now(ctx),
+	}}, Step: "extend"}); err != nil {
+		d.st.Extended = false
+		return time.Time{}, err
+	}
 	d.st.Deadline = deadline
 	d.deadline.SendAsync(deadline)
 	return deadline, nil
