@@ -57,6 +57,8 @@ type MatchInput struct {
 type MatchResult struct {
 	// ContactID is the contact the conversation is linked to now, if any.
 	ContactID string `json:"contact_id,omitempty"`
+	// SubjectID is the conversation's data subject after linking.
+	SubjectID string `json:"subject_id,omitempty"`
 	// ReviewID is set when the match went to the review queue.
 	ReviewID string `json:"review_id,omitempty"`
 	// Rule is the rule that decided.
@@ -120,8 +122,8 @@ func (a *Identity) Match(ctx context.Context, in MatchInput) (MatchResult, error
 	res.Rule = dec.Rule
 	switch dec.Action {
 	case identity.Link:
-		err = a.link(ctx, in.ConversationID, in.State, *evidence, details, dec.ContactID, dec.Rule, "automatic")
-		res.ContactID = dec.ContactID
+		err = a.link(ctx, in.ConversationID, &in.State, *evidence, details, dec.ContactID, dec.Rule, "automatic")
+		res.ContactID, res.SubjectID = dec.ContactID, in.State.SubjectID
 	case identity.Create:
 		var id string
 		if err = a.Gate.guard(ctx, func(ctx context.Context) error {
@@ -131,8 +133,8 @@ func (a *Identity) Match(ctx context.Context, in MatchInput) (MatchResult, error
 		}); err != nil {
 			return res, classify(err)
 		}
-		err = a.link(ctx, in.ConversationID, in.State, *evidence, details, id, dec.Rule, "automatic")
-		res.ContactID = id
+		err = a.link(ctx, in.ConversationID, &in.State, *evidence, details, id, dec.Rule, "automatic")
+		res.ContactID, res.SubjectID = id, in.State.SubjectID
 	case identity.Review:
 		res.ReviewID, err = a.review(ctx, in.ConversationID, *evidence, details, dec, contacts)
 	case identity.None:
@@ -178,7 +180,7 @@ func (a *Identity) candidates(ctx context.Context, d identity.Details) ([]crm.Co
 // link parents the conversation's customer persona to the contact, sets
 // the contact on the conversation's posts, and records the link with its
 // evidence in the identity graph.
-func (a *Identity) link(ctx context.Context, conversationID string, st crm.ConversationState, e schemas.Event, d identity.Details, contactID, rule, approvedBy string) error {
+func (a *Identity) link(ctx context.Context, conversationID string, st *crm.ConversationState, e schemas.Event, d identity.Details, contactID, rule, approvedBy string) error {
 	personaKey := string(e.Channel) + ":" + e.Author.PlatformUserID
 	var personaIDs []string
 	if id := st.PersonaIDs[personaKey]; id != "" {
@@ -194,10 +196,11 @@ func (a *Identity) link(ctx context.Context, conversationID string, st crm.Conve
 	}); err != nil {
 		return classify(err)
 	}
-	subjectID, err := a.subjectFor(ctx, contactID)
+	subjectID, err := a.subjectFor(ctx, contactID, st.SubjectID)
 	if err != nil {
 		return err
 	}
+	st.SubjectID = subjectID
 	if err := a.Keys.Merge(ctx, []string{conversationID}, subjectID); err != nil {
 		return err
 	}
@@ -237,23 +240,35 @@ func (a *Identity) link(ctx context.Context, conversationID string, st crm.Conve
 	return nil
 }
 
-// subjectFor returns the subject of a CRM contact, creating it on first
-// link. A customer on two channels linked to one contact is one subject.
-func (a *Identity) subjectFor(ctx context.Context, contactID string) (string, error) {
+// subjectFor returns the subject of a CRM contact. The conversation's own
+// subject (its persona) becomes the contact's subject on first link, or is
+// merged into the contact's existing subject: a customer on X and on
+// WhatsApp linked to one contact is one subject, with one set of keys.
+func (a *Identity) subjectFor(ctx context.Context, contactID, conversationSubject string) (string, error) {
 	hash := a.Hasher.Hash(KindContact, contactID)
 	ids, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{hash})
 	if err != nil {
 		return "", err
 	}
-	if len(ids) > 0 {
+	switch {
+	case len(ids) > 0 && conversationSubject != "" && conversationSubject != ids[0]:
+		if err := a.Store.MergeSubjects(ctx, conversationSubject, ids[0]); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		return ids[0], nil
+	case len(ids) > 0:
 		return ids[0], nil
 	}
-	s, err := a.Store.CreateSubject(ctx, store.Subject{})
-	if err != nil {
-		return "", err
+	subjectID := conversationSubject
+	if subjectID == "" {
+		s, err := a.Store.CreateSubject(ctx, store.Subject{})
+		if err != nil {
+			return "", err
+		}
+		subjectID = s.ID
 	}
-	_, err = a.Store.AddIdentifiers(ctx, []store.Identifier{{SubjectID: s.ID, Kind: KindContact, Hash: hash}})
-	return s.ID, err
+	_, err = a.Store.AddIdentifiers(ctx, []store.Identifier{{SubjectID: subjectID, Kind: KindContact, Hash: hash}})
+	return subjectID, err
 }
 
 // identifiers builds the subject's identifiers: hashed for lookup,
@@ -356,7 +371,7 @@ func (a *Identity) ApplyReview(ctx context.Context, in ApplyReviewInput) (crm.Co
 	}
 	channel, userID, _ := strings.Cut(c.Persona, ":")
 	e := schemas.Event{Channel: schemas.Channel(channel), PlatformMessageID: c.Message, Author: schemas.Author{PlatformUserID: userID}}
-	if err := a.link(ctx, in.ConversationID, st, e, c.Details, in.ContactID, "review", in.Actor); err != nil {
+	if err := a.link(ctx, in.ConversationID, &st, e, c.Details, in.ContactID, "review", in.Actor); err != nil {
 		return st, err
 	}
 	if _, err := a.Store.ResolveReview(ctx, r.ID, store.ReviewResolution{Status: store.ReviewResolved, ResolvedBy: in.Actor, ContactID: in.ContactID}); err != nil && !errors.Is(err, store.ErrConflict) {

@@ -31,6 +31,7 @@ type Sync struct {
 	Store   store.Store
 	Sealer  Sealer
 	Hasher  Hasher
+	Keys    KeyMerger
 	Gate    *BudgetGate
 	Metrics *metrics.Metrics
 	Log     *zap.Logger
@@ -56,10 +57,20 @@ func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResu
 	a.Metrics.SyncBatches.Inc()
 	a.Metrics.SyncEvents.Add(float64(len(res.Written)))
 	a.Metrics.CRMCalls.Add(float64(res.Calls))
+	res.State.SubjectID = batch.State.SubjectID
 	if err := a.Store.UpsertConversation(ctx, store.Conversation{
 		ID: batch.ConversationID, Channel: channelOf(batch.Events), KeyID: batch.ConversationID, LastEventAt: time.Now(),
 	}); err != nil {
 		return res, err
+	}
+	if res.State.SubjectID == "" {
+		if e, ok := customer(batch.Events); ok {
+			sid, err := a.registerSubject(ctx, batch.ConversationID, e)
+			if err != nil {
+				return res, err
+			}
+			res.State.SubjectID = sid
+		}
 	}
 	if err := a.park(ctx, batch, res.Parked); err != nil {
 		return res, err
@@ -107,6 +118,59 @@ func (a *Sync) park(ctx context.Context, batch crm.SyncBatch, parked []crm.Parke
 			zap.String("conversation", batch.ConversationID), zap.String("error_code", p.ErrorCode), zap.Strings("fields", p.Fields))
 	}
 	return nil
+}
+
+// customer returns the first inbound message: its author is the
+// conversation's customer.
+func customer(events []schemas.Event) (schemas.Event, bool) {
+	for _, e := range events {
+		if e.Direction == schemas.Inbound && e.Kind == schemas.KindMessage && e.Author.PlatformUserID != "" {
+			return e, true
+		}
+	}
+	return schemas.Event{}, false
+}
+
+// registerSubject makes the conversation's customer a data subject from
+// the first message on: the persona's handle is stored hashed (for lookup)
+// and encrypted (for the access export), and the conversation and its data
+// key join the subject. So a handle that never gets linked to a contact can
+// still be found, exported and erased. A persona seen before on another
+// conversation is the same subject.
+func (a *Sync) registerSubject(ctx context.Context, conversationID string, e schemas.Event) (string, error) {
+	hash := a.Hasher.Hash(store.KindHandle, string(e.Channel)+":"+e.Author.PlatformUserID)
+	found, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{hash})
+	if err != nil {
+		return "", err
+	}
+	var subjectID string
+	if len(found) > 0 {
+		subjectID = found[0]
+	} else {
+		s, err := a.Store.CreateSubject(ctx, store.Subject{})
+		if err != nil {
+			return "", err
+		}
+		subjectID = s.ID
+		display := e.Author.Handle
+		if display == "" {
+			display = e.Author.DisplayName
+		}
+		sealed, err := a.Sealer.Seal(ctx, conversationID, []byte(string(e.Channel)+":"+e.Author.PlatformUserID+" "+display))
+		if err != nil {
+			return "", err
+		}
+		if _, err := a.Store.AddIdentifiers(ctx, []store.Identifier{{
+			SubjectID: subjectID, Kind: store.KindHandle, Hash: hash, Ciphertext: sealed,
+			KeyID: conversationID, SourceConversationID: conversationID,
+		}}); err != nil {
+			return "", err
+		}
+	}
+	if err := a.Store.SetConversationSubject(ctx, conversationID, subjectID); err != nil {
+		return "", err
+	}
+	return subjectID, a.Keys.Merge(ctx, []string{conversationID}, subjectID)
 }
 
 // ProbeCRM makes one cheap CRM call, through the budget gate.

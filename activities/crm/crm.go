@@ -23,6 +23,9 @@ type ConversationState struct {
 	PersonaIDs map[string]string `json:"persona_ids,omitempty"`
 	// ContactID is the CRM contact the conversation's customer is linked to.
 	ContactID string `json:"contact_id,omitempty"`
+	// SubjectID is webcaresync's data subject of the conversation's
+	// customer (identity graph); connectors pass it through unchanged.
+	SubjectID string `json:"subject_id,omitempty"`
 	// PostIDs maps platform message ids to CRM post ids, for reply-to links.
 	// The workflow keeps only the recent ones.
 	PostIDs map[string]string `json:"post_ids,omitempty"`

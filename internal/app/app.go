@@ -69,6 +69,15 @@ type Parts struct {
 	DevSecrets bool
 	// ConversationIdle overrides the conversation workflows' idle timeout.
 	ConversationIdle time.Duration
+	// ConversationFlushInterval sets the conversation workflows' shortest
+	// time between two CRM batches under load (0: no wait).
+	ConversationFlushInterval time.Duration
+	// Inbox makes webhooks durable in the store's inbox (group commit)
+	// and runs the relay that signals Temporal, one signal per
+	// conversation per relay cycle.
+	Inbox bool
+	// RelayInterval overrides the relay's shortest cycle (ingest.Relay).
+	RelayInterval time.Duration
 }
 
 // App is a running webcaresync process.
@@ -95,6 +104,9 @@ type App struct {
 	// HTTPAddr is the address the HTTP edge listens on, when it runs.
 	HTTPAddr string
 	Tokens   *edge.Tokens
+
+	// Relay delivers the inbox to Temporal, when Parts.Inbox is set.
+	Relay *ingest.Relay
 
 	masterKeys *privacy.MasterKeys
 	cancel     context.CancelFunc
@@ -154,7 +166,17 @@ func Start(ctx context.Context, cfg config.Config, log *zap.Logger, parts Parts)
 		Client: a.Client, Store: a.Store, IDs: a.Hasher,
 		TaskQueue: a.Cfg.Temporal.TaskQueue, CRMTaskQueue: a.CRMTaskQueue(),
 		IdleTimeout: parts.ConversationIdle, BatchSize: a.Cfg.Sync.BatchSize,
-		Metrics: a.Metrics, Log: log.Named("ingest"),
+		FlushInterval: parts.ConversationFlushInterval,
+		Metrics:       a.Metrics, Log: log.Named("ingest"),
+	}
+	if parts.Inbox {
+		a.Ingestor.Sealer = a.Keyring
+		a.Relay = &ingest.Relay{Ingestor: a.Ingestor, Interval: parts.RelayInterval, Log: log.Named("relay")}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			_ = a.Relay.Run(runCtx)
+		}()
 	}
 	if parts.Worker {
 		if err := a.startWorkers(); err != nil {
@@ -331,11 +353,9 @@ func (a *App) startSandbox(runCtx context.Context, parts Parts) error {
 	}
 	a.SandboxURL = "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		_ = srv.Serve(ln)
-	}()
+	// The sandbox stops in Close's closers, after the workers, which may
+	// still be calling it.
+	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -347,7 +367,7 @@ func (a *App) startSandbox(runCtx context.Context, parts Parts) error {
 
 // startWorkers starts the workflow worker and the CRM activity worker.
 func (a *App) startWorkers() error {
-	sync := &activities.Sync{CRM: a.CRM, Store: a.Store, Sealer: a.Keyring, Hasher: a.Hasher, Gate: a.Gate, Metrics: a.Metrics, Log: a.Log.Named("sync")}
+	sync := &activities.Sync{CRM: a.CRM, Store: a.Store, Sealer: a.Keyring, Hasher: a.Hasher, Keys: a.Keyring, Gate: a.Gate, Metrics: a.Metrics, Log: a.Log.Named("sync")}
 	identity := a.identityActivities()
 	main := worker.New(a.Client, a.Cfg.Temporal.TaskQueue, worker.Options{
 		// Eager activities skip a round trip through matching.
@@ -364,7 +384,9 @@ func (a *App) startWorkers() error {
 	})
 	crmWorker.RegisterActivity(sync)
 	crmWorker.RegisterActivity(identity)
-	a.registerDSRActivities(crmWorker)
+	// DSR activities run on the main queue: a request is rare and must not
+	// wait behind the CRM rate limit of the conversation sync.
+	a.registerDSRActivities(main)
 	for _, w := range []worker.Worker{main, crmWorker} {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("cannot start a Temporal worker: %w", err)

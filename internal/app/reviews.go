@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/webcaresync/webcaresync/activities"
 	"github.com/webcaresync/webcaresync/activities/crm"
 	"github.com/webcaresync/webcaresync/internal/edge"

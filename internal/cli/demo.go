@@ -10,7 +10,8 @@ import (
 )
 
 func demoCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var level string
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Tour the product: sync sample conversations into the sandbox CRM, match identities, export and erase a customer",
 		Args:  cobra.NoArgs,
@@ -19,7 +20,7 @@ func demoCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Log.Level = "error"
+			cfg.Log.Level = level
 			log, err := logger(cfg)
 			if err != nil {
 				return err
@@ -28,4 +29,6 @@ func demoCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&level, "log-level", "error", "log level of the components (the tour itself prints to standard output)")
+	return cmd
 }

@@ -42,5 +42,8 @@ func New(mode, level string) (*zap.Logger, error) {
 		return nil, fmt.Errorf("unknown log level %q: use debug, info, warn or error", level)
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	// Stack traces only for panics: operators act on the message, and a
+	// trace per warning buries it.
+	cfg.DisableStacktrace = true
 	return cfg.Build(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return NewScrubCore(c) }))
 }

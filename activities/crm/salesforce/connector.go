@@ -551,12 +551,10 @@ func (c *Connector) foldStatuses(s *chunkSync, statuses []schemas.Event) {
 			s.updateOwner = append(s.updateOwner, e.PlatformMessageID)
 			continue
 		}
-		// Unknown post: update it by external id. If webcaresync never wrote
-		// the message, Salesforce rejects the partial record and the status is
-		// parked.
-		p := &pendingPost{event: e, extID: PostExternalID(e.Channel, e.PlatformMessageID), rec: Record(fields)}
-		s.byMsgID[e.PlatformMessageID] = p
-		s.posts = append(s.posts, p)
+		// Unknown post: a status of a message webcaresync never saw, such
+		// as a WhatsApp template the brand sent from another tool. There is
+		// nothing to update, and it is not an error to park.
+		s.res.Written = append(s.res.Written, e.PlatformMessageID)
 	}
 }
 
