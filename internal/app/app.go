@@ -250,7 +250,10 @@ func (a *App) startTemporal(ctx context.Context, parts Parts) error {
 			if parts.EphemeralPorts {
 				opts.UIPort = freePort()
 			}
-			opts.UICodecEndpoint = "http://" + a.Cfg.HTTPAddr + "/codec"
+			// The UI appends /decode and cannot send a header, so the codec
+			// token is a path element. It only decodes, and the UI listens on
+			// loopback in dev.
+			opts.UICodecEndpoint = "http://" + a.Cfg.HTTPAddr + "/codec/" + a.Secrets.CodecToken
 		}
 		srv, err := temporalserver.Start(ctx, opts)
 		if err != nil {

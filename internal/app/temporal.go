@@ -86,12 +86,14 @@ func temporalTLS(t config.TLS, apiKey bool) (*tls.Config, error) {
 // marker for data whose key was destroyed.
 func (a *App) codecHandler() http.Handler {
 	var tokens []string
-	if a.Secrets.AdminToken != "" {
-		tokens = append(tokens, a.Secrets.AdminToken)
+	for _, t := range []string{a.Secrets.AdminToken, a.Secrets.CodecToken} {
+		if t != "" {
+			tokens = append(tokens, t)
+		}
 	}
 	opts := []privacy.CodecHandlerOption{}
 	if a.Temporal != nil && a.Temporal.UIAddress() != "" {
-		opts = append(opts, privacy.WithAllowedOrigins("http://"+a.Temporal.UIAddress()))
+		opts = append(opts, privacy.WithAllowedOrigins(a.Temporal.UIAddress()))
 	}
 	return privacy.CodecHandler(privacy.NewCodec(a.Keyring), privacy.TokenAuth(tokens...), opts...)
 }

@@ -14,11 +14,14 @@ import (
 // DATA_DIR/dev-secrets.json (mode 0600), so that a person or a script can
 // sign webhooks and call the APIs.
 type DevSecrets struct {
-	MetaAppSecret       string `json:"meta_app_secret"`
-	MetaVerifyToken     string `json:"meta_verify_token"`
-	XConsumerSecret     string `json:"x_consumer_secret"`
-	GenericSecret       string `json:"generic_secret"`
-	AdminToken          string `json:"admin_token"`
+	MetaAppSecret   string `json:"meta_app_secret"`
+	MetaVerifyToken string `json:"meta_verify_token"`
+	XConsumerSecret string `json:"x_consumer_secret"`
+	GenericSecret   string `json:"generic_secret"`
+	AdminToken      string `json:"admin_token"`
+	// CodecToken lets the Temporal Web UI decode payloads; it can do
+	// nothing else.
+	CodecToken          string `json:"codec_token"`
 	SandboxClientID     string `json:"sandbox_client_id"`
 	SandboxClientSecret string `json:"sandbox_client_secret"`
 	MasterKeyFile       string `json:"master_key_file"`
@@ -56,6 +59,7 @@ func EnsureDevSecrets(cfg *Config) (DevSecrets, string, error) {
 	gen(&s.XConsumerSecret, "")
 	gen(&s.GenericSecret, "")
 	gen(&s.AdminToken, "wcs_admin_")
+	gen(&s.CodecToken, "wcs_codec_")
 	gen(&s.SandboxClientID, "sandbox-client-")
 	gen(&s.SandboxClientSecret, "")
 	if s.MasterKeyFile == "" {
