@@ -23,6 +23,9 @@ import (
 	"github.com/webcaresync/webcaresync/workflows"
 )
 
+// signalTimeout bounds one SignalWithStart.
+const signalTimeout = 10 * time.Second
+
 // ErrUnavailable means Temporal did not durably accept the events; the
 // caller must not acknowledge them (webhooks answer 503 so that the
 // platform retries).
@@ -255,6 +258,11 @@ func (in *Ingestor) claim(ctx context.Context, groups map[string]*group, order [
 // signal hands one conversation's events to its workflow, starting it if
 // needed. The payload is encrypted under the conversation's data key.
 func (in *Ingestor) signal(ctx context.Context, g *group, replay bool) error {
+	// Bound the wait: the SDK retries an unreachable frontend until the
+	// context ends, and the platform must get its 503 while it still
+	// listens.
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
 	ctx = privacy.WithKeyID(ctx, g.id)
 	_, err := in.Client.SignalWithStartWorkflow(ctx, g.id, workflows.EventsSignal,
 		workflows.EventsSignalArg{Events: g.events, Replay: replay},
