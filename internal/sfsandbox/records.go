@@ -440,7 +440,11 @@ func (s *Sandbox) deleteRecord(tx *txn, r *record) {
 	d.Fields["LastModifiedDate"] = formatTime(tx.now)
 	d.Fields["SystemModstamp"] = formatTime(tx.now)
 	tx.put(d)
-	for _, p := range tx.live("SocialPersona") {
+	personas := s.object("SocialPersona")
+	if personas == nil || personas.field("ParentId") == nil {
+		return
+	}
+	for _, p := range tx.findBy(personas.Name, personas.field("ParentId"), r.id()) {
 		if p.Fields["ParentId"] == r.id() {
 			s.deleteRecord(tx, p)
 		}

@@ -33,11 +33,14 @@ func (r *record) clone() *record {
 
 // store holds all records in memory and snapshots them to a JSON file.
 // One mutex serialises every API call's data access; that is plenty for a
-// sandbox and makes allOrNone rollback simple.
+// sandbox and makes allOrNone rollback simple. Stored records are never
+// changed in place (writers put a changed clone), which keeps the
+// per-object indexes (index.go) exact.
 type store struct {
 	mu      sync.Mutex
 	records map[string]*record // by 18-character ID
-	seq     map[string]uint64  // by key prefix
+	objects map[string]*objectIndex
+	seq     map[string]uint64 // by key prefix
 	caseNo  uint64
 	dirty   bool
 	// onWrite, when set, observes every record a transaction leaves
@@ -54,7 +57,7 @@ type snapshot struct {
 }
 
 func newStore(dir string, wipe bool) (*store, error) {
-	s := &store{records: map[string]*record{}, seq: map[string]uint64{}}
+	s := &store{records: map[string]*record{}, objects: map[string]*objectIndex{}, seq: map[string]uint64{}}
 	if dir == "" {
 		return s, nil
 	}
@@ -87,7 +90,7 @@ func newStore(dir string, wipe bool) (*store, error) {
 		if id == "" {
 			continue
 		}
-		s.records[id] = r
+		s.set(r)
 	}
 	if snap.Seq != nil {
 		s.seq = snap.Seq
@@ -216,9 +219,9 @@ func (tx *txn) rollbackTo(sp int) {
 	for i := len(tx.undo) - 1; i >= sp; i-- {
 		u := tx.undo[i]
 		if u.prev == nil {
-			delete(tx.st.records, u.id)
+			tx.st.remove(u.id)
 		} else {
-			tx.st.records[u.id] = u.prev
+			tx.st.set(u.prev)
 		}
 	}
 	tx.undo = tx.undo[:sp]
@@ -231,7 +234,7 @@ func (tx *txn) put(r *record) {
 	id := r.id()
 	prev := tx.st.records[id]
 	tx.undo = append(tx.undo, undoEntry{id: id, prev: prev})
-	tx.st.records[id] = r
+	tx.st.set(r)
 	tx.st.dirty = true
 }
 
@@ -248,31 +251,45 @@ func (tx *txn) nextCaseNumber() string {
 
 // live returns the object's records that are not deleted, in creation order.
 func (tx *txn) live(object string) []*record {
-	var out []*record
-	for _, r := range tx.st.records {
-		if r.Object == object && !r.deleted() {
+	ordered := tx.st.object(object).ordered()
+	out := make([]*record, 0, len(ordered))
+	for _, r := range ordered {
+		if !r.deleted() {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out
 }
 
 // all returns the object's records including deleted ones.
 func (tx *txn) all(object string) []*record {
-	var out []*record
-	for _, r := range tx.st.records {
-		if r.Object == object {
-			out = append(out, r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out
+	return append([]*record(nil), tx.st.object(object).ordered()...)
 }
 
 // findBy returns live records whose field equals value (text compared
-// case-insensitively, as Salesforce matches external IDs).
+// case-insensitively, as Salesforce matches external IDs), in creation
+// order. It answers from the object's index on the field, which it builds
+// on first use and the store maintains from then on, so a lookup costs the
+// same however many records the org holds, as with Salesforce's indexed
+// external ID and unique fields.
 func (tx *txn) findBy(object string, f *fieldDef, value any) []*record {
+	key, ok := indexKey(f, value)
+	if !ok {
+		return tx.scanBy(object, f, value)
+	}
+	bucket := tx.st.object(object).field(f).byKey[key]
+	var out []*record
+	for _, r := range bucket {
+		if equalValues(f, r.Fields[f.Name], value) {
+			out = append(out, r)
+		}
+	}
+	sortBySeq(out)
+	return out
+}
+
+// scanBy is findBy for values no index holds (nil).
+func (tx *txn) scanBy(object string, f *fieldDef, value any) []*record {
 	var out []*record
 	for _, r := range tx.live(object) {
 		if equalValues(f, r.Fields[f.Name], value) {
@@ -298,6 +315,7 @@ func (s *store) wipe() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = map[string]*record{}
+	s.objects = map[string]*objectIndex{}
 	s.seq = map[string]uint64{}
 	s.caseNo = 0
 	s.dirty = true
