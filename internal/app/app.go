@@ -109,6 +109,7 @@ type App struct {
 	Relay *ingest.Relay
 
 	masterKeys *privacy.MasterKeys
+	closeOnce  sync.Once
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	workers    []worker.Worker
@@ -488,6 +489,10 @@ func (a *App) Errors() <-chan error { return a.errc }
 // in-flight webhooks), then the workers (they finish running activities),
 // then Temporal, the sandbox and the store.
 func (a *App) Close() {
+	a.closeOnce.Do(a.close)
+}
+
+func (a *App) close() {
 	if a.cancel != nil {
 		a.cancel()
 	}
