@@ -228,13 +228,19 @@ var (
 // waits for an operator's retry signal: a failed system never lets the
 // request look complete.
 func (d *dsr) step(ctx workflow.Context, name string, opts workflow.ActivityOptions, fn any, arg any) error {
+	return d.stepResult(ctx, name, opts, fn, arg, nil)
+}
+
+// stepResult is step for an activity with a result, which it stores in
+// result.
+func (d *dsr) stepResult(ctx workflow.Context, name string, opts workflow.ActivityOptions, fn any, arg any, result any) error {
 	d.st.Step = name
 	// resume is the status to go back to after an escalation: exporting
 	// for an access request, erasing for an erasure.
 	resume := d.st.Status
 	retry := workflow.GetSignalChannel(ctx, DSRRetrySignal)
 	for attempt := 1; ; attempt++ {
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, nil)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, result)
 		if err == nil {
 			if d.st.Escalation != "" {
 				d.st.Escalation = ""
@@ -285,6 +291,8 @@ func systemOf(step string) string {
 		return activities.SystemTemporal
 	case "shred-keys":
 		return activities.SystemKeys
+	case "discover-initial", "discover-pre-erasure":
+		return "discovery"
 	}
 	return step
 }
@@ -296,10 +304,11 @@ func (d *dsr) discover(ctx workflow.Context, pass string) (activities.Footprint,
 	}
 	var a *activities.DSR
 	var fp activities.Footprint
-	opts := crmEraseOptions
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.Discover, activities.DiscoverInput{
+	// Discovery escalates like the other steps: a CRM outage that outlasts
+	// the retries leaves the request escalated and visible, not failed.
+	err := d.stepResult(ctx, "discover-"+pass, crmEraseOptions, a.Discover, activities.DiscoverInput{
 		DSRID: d.in.ID, Identifiers: d.in.Identifiers, Pass: pass,
-	}).Get(ctx, &fp)
+	}, &fp)
 	return fp, err
 }
 

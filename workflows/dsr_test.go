@@ -538,3 +538,16 @@ func count(list []string, s string) int {
 	}
 	return n
 }
+
+func TestDSRDiscoveryFailureEscalatesInsteadOfFailing(t *testing.T) {
+	env, r := newDSREnv(t)
+	r.fail["Discover:initial"] = 1
+	st := queryAt(t, env, day)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(DSRRetrySignal, nil) }, 2*day)
+	env.ExecuteWorkflow(DSR, dsrInput("access", false))
+	require.NoError(t, env.GetWorkflowError(), "a failed discovery must not fail the request")
+	require.Equal(t, StatusEscalated, st.Status)
+	require.Equal(t, "discover-initial", st.Step)
+	require.Equal(t, []string{"Discover:initial", "Discover:initial", "Export"}, r.only("Discover", "Export"))
+	require.Equal(t, []string{StatusDiscovering, StatusEscalated, StatusDiscovering, StatusExporting, StatusCompleted}, r.statusWords())
+}
