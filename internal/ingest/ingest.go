@@ -131,13 +131,13 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		events = kept
 	}
 	groups, order := in.group(events)
+	if in.Sealer != nil && !opts.Replay {
+		return in.ingestInbox(ctx, groups, order, res)
+	}
 	if !opts.Replay {
 		if err := in.claim(ctx, groups, order, &res); err != nil {
 			return res, err
 		}
-	}
-	if in.Sealer != nil && !opts.Replay {
-		return in.ingestInbox(ctx, groups, order, res)
 	}
 	var (
 		wg     sync.WaitGroup
@@ -177,21 +177,82 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 	return res, nil
 }
 
-// ingestInbox writes the fresh events to the inbox and releases their
-// dedupe claims if that fails.
+// maxClaimRounds bounds the ClaimEnqueueInbox calls of one Ingest. A
+// round repeats only the events whose entry lost another key to a
+// concurrent duplicate, so two rounds settle all but adversarial races.
+const maxClaimRounds = 8
+
+// ingestInbox claims the events' dedupe keys and writes the fresh events to
+// the inbox in one store transaction (group-committed with concurrent
+// webhooks), one item per conversation sealed under its data key, and wakes
+// the relay. An event is either claimed and in the inbox, or neither, so a
+// crash at any point cannot lose an acknowledged event nor make the
+// platform's retry look like a duplicate.
 func (in *Ingestor) ingestInbox(ctx context.Context, groups map[string]*group, order []string, res Result) (Result, error) {
-	if err := in.enqueue(ctx, groups, order); err != nil {
-		var keys []string
-		for _, id := range order {
-			keys = append(keys, groups[id].keys...)
+	seen := map[string]bool{}
+	var pending []*group
+	for _, id := range order {
+		g := &group{id: id}
+		for _, e := range groups[id].events {
+			key := in.IDs.Hash("event", workflows.DedupeKey(e))
+			if seen[key] {
+				res.Duplicates++
+				in.Metrics.EventsDuplicate.WithLabelValues(string(e.Channel)).Inc()
+				continue
+			}
+			seen[key] = true
+			g.events = append(g.events, e)
+			g.keys = append(g.keys, key)
 		}
-		if err := in.Store.ReleaseEvents(context.WithoutCancel(ctx), keys); err != nil {
-			in.Log.Error("cannot release dedupe claims after a failed inbox write; the platform's retry may be dropped as a duplicate", zap.Error(err))
+		if len(g.events) > 0 {
+			pending = append(pending, g)
 		}
-		in.Log.Warn("the inbox did not accept the events; the platform will retry", zap.Error(err))
-		return res, ErrUnavailable
 	}
-	in.count(groups, order, &res)
+	enqueued := false
+	defer func() {
+		if enqueued {
+			in.wake()
+		}
+	}()
+	for round := 0; len(pending) > 0; round++ {
+		if round == maxClaimRounds {
+			in.Log.Warn("events kept losing dedupe claims to concurrent duplicates; the platform will retry")
+			return res, ErrUnavailable
+		}
+		entries, err := in.entries(ctx, pending)
+		if err != nil {
+			in.Log.Warn("the inbox did not accept the events; the platform will retry", zap.Error(err))
+			return res, ErrUnavailable
+		}
+		outcomes, err := in.Store.ClaimEnqueueInbox(ctx, entries)
+		if err != nil {
+			in.Log.Warn("the inbox did not accept the events; the platform will retry", zap.Error(err))
+			return res, ErrUnavailable
+		}
+		var next []*group
+		for i, g := range pending {
+			again := &group{id: g.id}
+			for j, o := range outcomes[i] {
+				e := g.events[j]
+				switch o {
+				case store.ClaimEnqueued:
+					enqueued = true
+					res.Accepted++
+					in.Metrics.EventsAccepted.WithLabelValues(string(e.Channel)).Inc()
+				case store.ClaimDuplicate:
+					res.Duplicates++
+					in.Metrics.EventsDuplicate.WithLabelValues(string(e.Channel)).Inc()
+				default:
+					again.events = append(again.events, e)
+					again.keys = append(again.keys, g.keys[j])
+				}
+			}
+			if len(again.events) > 0 {
+				next = append(next, again)
+			}
+		}
+		pending = next
+	}
 	return res, nil
 }
 

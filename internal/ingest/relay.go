@@ -27,34 +27,26 @@ type Sealer interface {
 
 var _ Sealer = (*privacy.Keyring)(nil)
 
-// enqueue writes the groups to the store's inbox, each group's events
-// sealed under its conversation's key in one item, and wakes the relay. It
-// returns once the items are committed.
-func (in *Ingestor) enqueue(ctx context.Context, groups map[string]*group, order []string) error {
-	items := make([]store.InboxItem, 0, len(order))
-	for _, id := range order {
-		g := groups[id]
-		if len(g.events) == 0 {
-			continue
-		}
+// entries seals each group's events under its conversation's key into one
+// inbox item carrying the group's dedupe claims.
+func (in *Ingestor) entries(ctx context.Context, groups []*group) ([]store.InboxEntry, error) {
+	out := make([]store.InboxEntry, 0, len(groups))
+	for _, g := range groups {
 		raw, err := json.Marshal(g.events)
 		if err != nil {
-			return fmt.Errorf("cannot encode events for the inbox: %w", err)
+			return nil, fmt.Errorf("cannot encode events for the inbox: %w", err)
 		}
 		sealed, err := in.Sealer.Seal(ctx, g.id, raw)
 		if err != nil {
-			return fmt.Errorf("cannot seal events for the inbox: %w", err)
+			return nil, fmt.Errorf("cannot seal events for the inbox: %w", err)
 		}
-		items = append(items, store.InboxItem{ConversationID: g.id, KeyID: g.id, Payload: sealed})
+		claims := make([]store.EventClaim, len(g.keys))
+		for i, k := range g.keys {
+			claims[i] = store.EventClaim{Key: k, ConversationID: g.id}
+		}
+		out = append(out, store.InboxEntry{Claims: claims, Item: store.InboxItem{ConversationID: g.id, KeyID: g.id, Payload: sealed}})
 	}
-	if len(items) == 0 {
-		return nil
-	}
-	if err := in.Store.EnqueueInbox(ctx, items); err != nil {
-		return err
-	}
-	in.wake()
-	return nil
+	return out, nil
 }
 
 // wakeup returns the channel that tells the relay new items are in the

@@ -241,3 +241,54 @@ func TestRelayRunDeliversWhenWoken(t *testing.T) {
 		t.Fatalf("the relay signalled %d events after being woken; want 1", c.total())
 	}
 }
+
+func TestInboxCrashBetweenClaimAndWriteLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	crash := true
+	st, err := store.OpenWithOptions(ctx, "", t.TempDir(), nil, store.Options{BeforeInboxWrite: func(context.Context) error {
+		if crash {
+			return errors.New("injected crash")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	in := &Ingestor{Client: &fakeClient{}, Store: st, IDs: fakeIDs{}, TaskQueue: "q", Sealer: &fakeSealer{},
+		Metrics: metrics.New(prometheus.NewRegistry()), Log: zap.NewNop()}
+	if _, err := in.Ingest(ctx, []schemas.Event{event("a", "m1")}, Options{}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ingest with a crash between claim and inbox write = %v; want ErrUnavailable", err)
+	}
+	crash = false
+	res, err := in.Ingest(ctx, []schemas.Event{event("a", "m1")}, Options{})
+	if err != nil || res.Accepted != 1 || res.Duplicates != 0 {
+		t.Fatalf("the platform's retry: Ingest = %+v, %v; want it accepted, not a duplicate", res, err)
+	}
+	if d := depth(t, st); d != 1 {
+		t.Errorf("inbox depth = %d; want 1", d)
+	}
+}
+
+func TestInboxPartialRepeatEnqueuesOnlyTheNewEvents(t *testing.T) {
+	ctx := context.Background()
+	c := &fakeClient{}
+	in, st := newIngestor(t, t.TempDir(), c, &fakeSealer{})
+	if _, err := in.Ingest(ctx, []schemas.Event{event("a", "m1")}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.Ingest(ctx, []schemas.Event{event("a", "m1"), event("a", "m2"), event("a", "m2")}, Options{})
+	if err != nil || res.Accepted != 1 || res.Duplicates != 2 {
+		t.Fatalf("Ingest = %+v, %v; want m2 accepted, m1 and the second m2 duplicates", res, err)
+	}
+	if d := depth(t, st); d != 2 {
+		t.Fatalf("inbox depth = %d; want 2", d)
+	}
+	if _, err := (&Relay{Ingestor: in}).DeliverOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := c.signals[in.ConversationID(event("a", ""))]
+	if len(got) != 1 || strings.Join(got[0], ",") != "m1,m2" {
+		t.Errorf("signals = %v; want one signal with m1,m2", got)
+	}
+}

@@ -40,34 +40,11 @@ func (s *sqlStore) ClaimConversationEvents(ctx context.Context, claims []EventCl
 	// deadlocking on each other's keys.
 	slices.SortFunc(uniq, func(a, b EventClaim) int { return strings.Compare(a.Key, b.Key) })
 	now := s.now().UnixMicro()
-	won := make(map[string]bool, len(uniq))
+	var won map[string]bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, ch := range chunks(len(uniq), maxInList/3) {
-			part := uniq[ch[0]:ch[1]]
-			values := placeholderRows(len(part), 3)
-			args := make([]any, 0, 3*len(part))
-			for _, c := range part {
-				args = append(args, c.Key, c.ConversationID, now)
-			}
-			rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO events (key, conversation_id, claimed_at) VALUES `+values+
-				` ON CONFLICT (key) DO NOTHING RETURNING key`), args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k string
-				if err := rows.Scan(&k); err != nil {
-					rows.Close()
-					return err
-				}
-				won[k] = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		won, err = s.claimKeys(ctx, tx, uniq, now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: claim events: %w", err)
@@ -76,6 +53,37 @@ func (s *sqlStore) ClaimConversationEvents(ctx context.Context, claims []EventCl
 		fresh[first[k]] = true
 	}
 	return fresh, nil
+}
+
+// claimKeys inserts the claims (unique keys, in key order) that are not in
+// the events table yet, within tx, and returns the keys it inserted.
+func (s *sqlStore) claimKeys(ctx context.Context, tx *sql.Tx, uniq []EventClaim, now int64) (map[string]bool, error) {
+	won := make(map[string]bool, len(uniq))
+	for _, ch := range chunks(len(uniq), maxInList/3) {
+		part := uniq[ch[0]:ch[1]]
+		args := make([]any, 0, 3*len(part))
+		for _, c := range part {
+			args = append(args, c.Key, c.ConversationID, now)
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO events (key, conversation_id, claimed_at) VALUES `+
+			placeholderRows(len(part), 3)+` ON CONFLICT (key) DO NOTHING RETURNING key`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			won[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return won, nil
 }
 
 // ReleaseEvents removes dedupe claims.

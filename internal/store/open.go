@@ -50,6 +50,10 @@ type Options struct {
 	PostgresMaxConns int
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// BeforeInboxWrite, when set, runs inside every inbox commit after the
+	// dedupe claims and before the inbox write; an error aborts the
+	// commit. Tests inject crashes with it. Default: none.
+	BeforeInboxWrite func(ctx context.Context) error
 }
 
 func (o Options) withDefaults() Options {

@@ -448,6 +448,19 @@ type Inbox interface {
 	// ctx.Err() and the items may or may not be stored, so the caller
 	// must not acknowledge them.
 	EnqueueInbox(ctx context.Context, items []InboxItem) error
+	// ClaimEnqueueInbox claims the dedupe keys of the entries and appends
+	// the item of every entry whose keys it all claimed, in one
+	// transaction (group-committed with concurrent EnqueueInbox and
+	// ClaimEnqueueInbox callers), so that an entry's events are either
+	// claimed and in the inbox, or neither. An entry that loses any key
+	// (claimed before, or by an earlier entry of the same commit) gives
+	// back the keys it won and its item is not written. The result holds,
+	// per entry and claim, ClaimEnqueued, ClaimDuplicate (an earlier claim
+	// whose event is durable holds the key) or ClaimRetry (the key is free
+	// again: call once more with the events still to enqueue). If ctx
+	// ends first the call returns ctx.Err() and the entries may or may not
+	// be stored, but never half.
+	ClaimEnqueueInbox(ctx context.Context, entries []InboxEntry) ([][]ClaimOutcome, error)
 	// ClaimInbox leases up to limit items that are not leased, oldest first.
 	// A leased item is offered again once its lease (Options.InboxLease)
 	// expires without AckInbox.
@@ -460,6 +473,29 @@ type Inbox interface {
 	// InboxDepth returns how many items are in the inbox, leased or not.
 	InboxDepth(ctx context.Context) (int, error)
 }
+
+// InboxEntry is one inbox item and the dedupe claims of the events it
+// carries.
+type InboxEntry struct {
+	Claims []EventClaim
+	Item   InboxItem
+}
+
+// ClaimOutcome says what ClaimEnqueueInbox did with one claim.
+type ClaimOutcome uint8
+
+const (
+	// ClaimEnqueued means the key is claimed and its entry's item is in
+	// the inbox.
+	ClaimEnqueued ClaimOutcome = iota + 1
+	// ClaimDuplicate means an earlier claim holds the key and its event is
+	// durable: drop the event as a repeat.
+	ClaimDuplicate
+	// ClaimRetry means the key was not claimed because another key of its
+	// entry was a duplicate: enqueue the event again without the
+	// duplicates.
+	ClaimRetry
+)
 
 // InboxItem is one encrypted inbound event waiting to be signalled.
 type InboxItem struct {
