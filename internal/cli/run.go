@@ -27,7 +27,7 @@ func devCmd(g *globals) *cobra.Command {
 				return err
 			}
 			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{
-				Embedded: true, UI: true, Sandbox: true, Worker: true, HTTP: true, DevSecrets: true,
+				Embedded: true, UI: true, Sandbox: true, Worker: true, HTTP: true, DevSecrets: true, Inbox: true,
 			})
 			if err != nil {
 				return err
@@ -72,7 +72,7 @@ func serveCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{HTTP: true})
+			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{HTTP: true, Inbox: true})
 			if err != nil {
 				return err
 			}

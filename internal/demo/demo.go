@@ -100,7 +100,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	cfg.DatabaseURL = opts.DatabaseURL
 	fmt.Fprintf(out, "Starting embedded Temporal, worker, HTTP server and Salesforce sandbox (data in %s)...\n", dir)
 	a, err := app.Start(ctx, cfg, opts.Log, app.Parts{
-		Embedded: true, EphemeralPorts: true, Sandbox: true, Worker: true, HTTP: true, DevSecrets: true,
+		Embedded: true, EphemeralPorts: true, Sandbox: true, Worker: true, HTTP: true, DevSecrets: true, Inbox: true,
 	})
 	if err != nil {
 		return sum, err
