@@ -61,6 +61,8 @@ type NeedleReport struct {
 	Forms int `json:"forms"`
 	// Count is the number of occurrences.
 	Count int `json:"count"`
+	// BySource counts the occurrences per source.
+	BySource map[string]int `json:"by_source,omitempty"`
 	// Hits lists the first MaxHitsPerNeedle occurrences.
 	Hits []Hit `json:"hits,omitempty"`
 }
@@ -114,9 +116,9 @@ func (r Report) CountIn(kind, prefix string) int {
 		if nr.Kind != kind {
 			continue
 		}
-		for _, h := range nr.Hits {
-			if strings.HasPrefix(h.Source, prefix) {
-				n++
+		for src, c := range nr.BySource {
+			if strings.HasPrefix(src, prefix) {
+				n += c
 			}
 		}
 	}
@@ -135,13 +137,21 @@ func (r Report) WriteText(w io.Writer) error {
 	for _, s := range r.Sources {
 		fmt.Fprintf(&b, "  %-40s %12d bytes\n", s.Name, s.Size)
 	}
-	fmt.Fprintf(&b, "Needles (%d), each searched in up to %d encodings:\n", len(r.Needles), len(Encodings())+4)
+	fmt.Fprintf(&b, "Needles (%d), each searched in its encoded forms (%s):\n", len(r.Needles), strings.Join(Encodings(), ", "))
 	for _, nr := range r.Needles {
 		verdict := "not found"
 		if nr.Count > 0 {
 			verdict = fmt.Sprintf("FOUND %d times", nr.Count)
 		}
 		fmt.Fprintf(&b, "  %-32s %2d forms  %s\n", nr.Label, nr.Forms, verdict)
+		srcs := make([]string, 0, len(nr.BySource))
+		for src := range nr.BySource {
+			srcs = append(srcs, src)
+		}
+		sort.Strings(srcs)
+		for _, src := range srcs {
+			fmt.Fprintf(&b, "    %d in %s\n", nr.BySource[src], src)
+		}
 		for _, h := range nr.Hits {
 			fmt.Fprintf(&b, "      %s @ %d (%s)\n", h.Source, h.Offset, h.Encoding)
 		}
@@ -150,7 +160,7 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	if t := r.Total(); t > 0 {
-		fmt.Fprintf(&b, "Result: %d occurrences of personal data found.\n", t)
+		fmt.Fprintf(&b, "Result: %d occurrences found.\n", t)
 	} else {
 		b.WriteString("Result: no personal data found.\n")
 	}
@@ -324,6 +334,10 @@ func (m *matcher) scan(name string, r io.Reader) (int64, error) {
 func (m *matcher) record(needle int, h Hit) {
 	nr := &m.reports[needle]
 	nr.Count++
+	if nr.BySource == nil {
+		nr.BySource = map[string]int{}
+	}
+	nr.BySource[h.Source]++
 	if len(nr.Hits) < MaxHitsPerNeedle {
 		nr.Hits = append(nr.Hits, h)
 	}

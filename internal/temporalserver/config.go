@@ -141,12 +141,16 @@ func fileStoreConfig(dir string) (*config.SQL, error) {
 		// Keys other than SQLite URI parameters become PRAGMAs on every
 		// connection. WAL with synchronous=NORMAL survives process crashes
 		// (SIGKILL) without an fsync per commit; only an OS crash or power
-		// loss can lose the last few commits.
+		// loss can lose the last few commits. secure_delete=fast zeroes
+		// deleted rows inside the pages a delete writes anyway (no extra
+		// I/O), so an erased subject's ciphertexts and workflow ids do not
+		// linger in free space; payloads are encrypted regardless.
 		ConnectAttributes: map[string]string{
-			"mode":         "rwc",
-			"journal_mode": "wal",
-			"synchronous":  "normal",
-			"busy_timeout": sqliteBusyTimeout,
+			"mode":          "rwc",
+			"journal_mode":  "wal",
+			"synchronous":   "normal",
+			"busy_timeout":  sqliteBusyTimeout,
+			"secure_delete": "fast",
 		},
 		// One connection: SQLite has a single writer anyway, and Temporal's
 		// read-then-write transactions would otherwise race for the write
