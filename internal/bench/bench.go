@@ -66,6 +66,10 @@ type Options struct {
 	// Timeout bounds the wait for every message to be visible in the CRM.
 	// Default: 5 minutes.
 	Timeout time.Duration
+	// TemporalOnDisk keeps the embedded Temporal server's SQLite database
+	// in the run's temporary data dir instead of in memory. Default: in
+	// memory.
+	TemporalOnDisk bool
 	// CPUProfile, when set, writes a CPU profile of the main phase there.
 	CPUProfile string
 	// Progress receives one line per phase; nil discards them.
@@ -167,6 +171,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.NoInbox {
 		res.Mode = "direct"
 	}
+	if opts.TemporalOnDisk {
+		res.Temporal = "embedded, SQLite on disk"
+	}
 	dir, err := os.MkdirTemp("", "webcaresync-bench-")
 	if err != nil {
 		return res, err
@@ -182,9 +189,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	sbOpts := sfsandbox.Options{Latency: opts.CRMLatency, ConcurrencyCap: opts.ConcurrencyCap, DailyBudget: 10_000_000}
 	ours := sbOpts
 	ours.OnWrite = main.onWrite
-	fmt.Fprintf(opts.Progress, "starting embedded Temporal (SQLite in memory), worker, HTTP edge and sandbox (%s per call, cap %d)\n", opts.CRMLatency, opts.ConcurrencyCap)
+	fmt.Fprintf(opts.Progress, "starting %s Temporal, worker, HTTP edge and sandbox (%s per call, cap %d)\n", res.Temporal, opts.CRMLatency, opts.ConcurrencyCap)
 	a, err := app.Start(ctx, cfg, opts.Log, app.Parts{
-		Embedded: true, InMemoryTemporal: true, EphemeralPorts: true, Sandbox: true, SandboxOptions: ours,
+		Embedded: true, InMemoryTemporal: !opts.TemporalOnDisk, EphemeralPorts: true, Sandbox: true, SandboxOptions: ours,
 		Worker: true, HTTP: true, DevSecrets: true,
 		Inbox: !opts.NoInbox, RelayInterval: opts.RelayInterval, ConversationFlushInterval: opts.FlushInterval,
 	})

@@ -182,8 +182,12 @@ type DSR struct {
 
 // Sync configures the conversation workflows.
 type Sync struct {
-	// CRMActivitiesPerSecond caps CRM calls per second over all workers.
-	// Default: 50.
+	// CRMActivitiesPerSecond caps CRM activities (each a few API calls)
+	// a second over all workers. Salesforce limits concurrent long requests
+	// and the daily call budget, not calls a second, so the cap only
+	// smooths bursts: conversations flush on the same ticks, and a low cap
+	// queues the burst (at 50/s, a burst of 40 activities waits up to
+	// 0.8s). Default: 200.
 	CRMActivitiesPerSecond float64 `yaml:"crm_activities_per_second"`
 	// BatchSize caps the messages per CRM batch. Default: 200.
 	BatchSize int `yaml:"batch_size"`
@@ -200,7 +204,7 @@ func Defaults() Config {
 		SandboxAddr: "127.0.0.1:8089",
 		Salesforce:  Salesforce{APIVersion: "v62.0"},
 		Identity:    Identity{DefaultRegion: "NL", NoMatch: "leave"},
-		Sync:        Sync{CRMActivitiesPerSecond: 50, BatchSize: 200},
+		Sync:        Sync{CRMActivitiesPerSecond: 200, BatchSize: 200},
 	}
 }
 
