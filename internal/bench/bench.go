@@ -72,6 +72,9 @@ type Options struct {
 	TemporalOnDisk bool
 	// CPUProfile, when set, writes a CPU profile of the main phase there.
 	CPUProfile string
+	// MemProfile, when set, writes a heap profile there at the end of the
+	// main phase, before anything is released.
+	MemProfile string
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
 	// Log receives the components' logs. Default: none.
@@ -220,6 +223,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	close(stopProgress)
 	peak := rss.peakMB()
 	stopProfile()
+	if err := writeHeapProfile(opts.MemProfile); err != nil {
+		return res, err
+	}
 	res.Figures = main.figures(n, a.Sandbox.TotalCalls()-calls0)
 	res.RSSMB = peak
 	res.Duplicated = max(res.Duplicated, main.duplicatesIn(a.Sandbox.Records("SocialPost")))
@@ -318,4 +324,21 @@ func startProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes a heap profile into path ("" does nothing).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cannot create the heap profile file: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("cannot write the heap profile: %w", err)
+	}
+	return nil
 }
