@@ -348,10 +348,38 @@ func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
 			return err
 		}
 	}
+	// Deletion runs in the background on the server: wait until it is done,
+	// so that the ledger says what is true. A retry of this activity
+	// repeats the wait.
+	for _, id := range in.Footprint.ConversationIDs {
+		if err := a.waitDeleted(ctx, id); err != nil {
+			return err
+		}
+	}
 	return a.ledger(ctx, in.DSRID, "erase-temporal", []Outcome{
 		{System: SystemTemporal, Action: store.LedgerErased, Object: "conversation executions", Count: n, Policy: policyErasure},
 		{System: SystemTemporal, Action: store.LedgerRetained, Object: "this request's own history", Detail: "encrypted under the request's key, which is destroyed when the request completes", Policy: policyCryptoShred},
 	})
+}
+
+// waitDeleted polls until the execution is gone, for up to 30 seconds.
+func (a *DSR) waitDeleted(ctx context.Context, workflowID string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("temporal has not finished deleting a conversation execution; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // ShredKeys destroys every data key of the subject and of its

@@ -172,11 +172,19 @@ func Start(ctx context.Context, cfg config.Config, log *zap.Logger, parts Parts)
 	}
 	if parts.Inbox {
 		a.Ingestor.Sealer = a.Keyring
+		a.Ingestor.Temporal = &ingest.Health{}
 		a.Relay = &ingest.Relay{Ingestor: a.Ingestor, Interval: parts.RelayInterval, Log: log.Named("relay")}
-		a.wg.Add(1)
+		a.wg.Add(2)
 		go func() {
 			defer a.wg.Done()
 			_ = a.Relay.Run(runCtx)
+		}()
+		go func() {
+			defer a.wg.Done()
+			a.Ingestor.Temporal.Watch(runCtx, time.Second, func(ctx context.Context) error {
+				_, err := a.Client.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			})
 		}()
 	}
 	if parts.Worker {

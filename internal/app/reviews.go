@@ -143,3 +143,42 @@ func sortReviews(v []ReviewView) {
 }
 
 func contactQueryByID(id string) crm.ContactQuery { return crm.ContactQuery{ID: id} }
+
+// LinkView is one link of a persona to a contact, with its evidence.
+type LinkView struct {
+	ID        string     `json:"id"`
+	Channel   string     `json:"channel"`
+	Persona   string     `json:"persona_id"`
+	ContactID string     `json:"contact_id"`
+	Rule      string     `json:"rule"`
+	Evidence  string     `json:"evidence_message_hash"`
+	Approved  string     `json:"approved_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Links explains every link to a contact, revoked ones included.
+func (r reviews) Links(ctx context.Context, contactID string) (any, error) {
+	ids, err := r.a.Store.FindSubjectsByIdentifierHashes(ctx, []string{r.a.Hasher.Hash(activities.KindContact, contactID)})
+	if err != nil {
+		return nil, err
+	}
+	out := []LinkView{}
+	for _, s := range ids {
+		links, err := r.a.Store.LinksBySubject(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if l.CRMContactID != contactID {
+				continue
+			}
+			out = append(out, LinkView{ID: l.ID, Channel: l.Channel, Persona: l.CRMPersonaID, ContactID: l.CRMContactID, Rule: l.Rule,
+				Evidence: l.EvidenceMessageHash, Approved: l.ApprovedBy, CreatedAt: l.CreatedAt, RevokedAt: l.RevokedAt})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no links to contact %s", edge.ErrNotFound, contactID)
+	}
+	return out, nil
+}

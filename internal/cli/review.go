@@ -59,6 +59,25 @@ func reviewCmd(g *globals) *cobra.Command {
 	resolve.Flags().StringVar(&contact, "contact", "", "CRM contact id to link to")
 	resolve.Flags().BoolVar(&reject, "reject", false, "reject the match")
 	rf.add(resolve)
-	cmd.AddCommand(list, resolve)
+	var ef apiFlags
+	explain := &cobra.Command{
+		Use:   "explain CONTACT_ID",
+		Short: "Show every persona linked to a contact, with the evidence: rule, message, time and approver",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := ef.client(g)
+			if err != nil {
+				return err
+			}
+			var out any
+			if err := c.do("GET", "/v1/contacts/"+args[0]+"/links", nil, &out); err != nil {
+				return err
+			}
+			printJSON(out)
+			return nil
+		},
+	}
+	ef.add(explain)
+	cmd.AddCommand(list, resolve, explain)
 	return cmd
 }

@@ -68,6 +68,7 @@ type Summary struct {
 	ErasureDSR      string        `json:"erasure_dsr"`
 	AccessDSR       string        `json:"access_dsr"`
 	SanneContactID  string        `json:"sanne_contact_id"`
+	LinkEvidence    []string      `json:"link_evidence"`
 }
 
 // Run runs the tour and returns its summary. Any check that fails makes
@@ -181,6 +182,20 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}); err != nil {
 		return sum, err
 	}
+	var links []struct {
+		Channel  string `json:"channel"`
+		Rule     string `json:"rule"`
+		Approved string `json:"approved_by"`
+	}
+	if err := api.do(ctx, "GET", "/v1/contacts/"+sanne+"/links", nil, &links); err != nil {
+		return sum, err
+	}
+	var why []string
+	for _, l := range links {
+		why = append(why, l.Channel+": "+l.Rule+" ("+l.Approved+")")
+	}
+	sum.LinkEvidence = why
+	fmt.Fprintf(out, "  Evidence (webcaresync review explain %s): %s.\n", sanne, strings.Join(why, ", "))
 	pieter := contacts["pieter.jansen@example.nl"]
 	fmt.Fprintf(out, "  Two contacts share the phone number in the household DM: review %s waits for an agent.\n", reviewID)
 	if err := api.do(ctx, "POST", "/v1/reviews/"+reviewID+"/resolve", map[string]string{"contact_id": pieter}, nil); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ func TestDemo(t *testing.T) {
 	}
 	if sum.AutoLinks != 2 || !sum.ReviewResolved || sum.PublicLinked {
 		t.Errorf("identity: auto links %d (want 2), review resolved %v, public linked %v", sum.AutoLinks, sum.ReviewResolved, sum.PublicLinked)
+	}
+	if len(sum.LinkEvidence) != 2 || !strings.Contains(strings.Join(sum.LinkEvidence, " "), "exact-email") || !strings.Contains(strings.Join(sum.LinkEvidence, " "), "exact-phone") {
+		t.Errorf("link evidence %v: want the X link by exact e-mail and the WhatsApp link by exact phone", sum.LinkEvidence)
 	}
 	if sum.AccessItems == 0 || sum.ErasureLedger == 0 || sum.ErasedRemaining != 0 {
 		t.Errorf("gdpr: access items %d, ledger rows %d, remaining %d", sum.AccessItems, sum.ErasureLedger, sum.ErasedRemaining)

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"go.uber.org/zap"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/webcaresync/webcaresync/internal/app"
+	"github.com/webcaresync/webcaresync/internal/channels/generic"
 	"github.com/webcaresync/webcaresync/internal/config"
 	"github.com/webcaresync/webcaresync/internal/logging"
 	"github.com/webcaresync/webcaresync/internal/webhookclient"
@@ -148,4 +150,40 @@ func containsAny(haystack string, needles ...string) []string {
 	return hits
 }
 
-var _ = zap.NewNop
+// listAll lists every workflow execution in the namespace.
+func listAll() *workflowservice.ListWorkflowExecutionsRequest {
+	return &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", PageSize: 1000}
+}
+
+// signGenericAt signs a generic webhook at a chosen time.
+func signGenericAt(secret string, at time.Time, body []byte) (string, string) {
+	return generic.Sign(secret, at, body)
+}
+
+// metricSum adds up every series of a metric in the app's registry.
+func metricSum(t *testing.T, s *stack, name string) float64 {
+	t.Helper()
+	families, err := s.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// searchAttributes are the ones webcaresync registers on its embedded
+// server; an external test server needs them too.
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		"WebcaresyncKind":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"WebcaresyncFlags": enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+	}
+}

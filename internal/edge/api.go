@@ -116,10 +116,13 @@ type DSRService interface {
 	Retry(ctx context.Context, id string) error
 }
 
-// ReviewService runs the identity review queue.
+// ReviewService runs the identity review queue and explains links.
 type ReviewService interface {
 	List(ctx context.Context) (any, error)
 	Resolve(ctx context.Context, id, contactID string, reject bool, actor string) error
+	// Links returns the links to a CRM contact with their evidence: which
+	// rule, which message (as a keyed hash), when, and who approved.
+	Links(ctx context.Context, contactID string) (any, error)
 }
 
 // ErrInvalid marks a request the caller must correct (400); ErrNotFound a
@@ -177,6 +180,7 @@ func (a *api) register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/dsr/{id}/retry", a.route(ScopeDSRWrite, "dsr.retry", a.retryDSR))
 	mux.Handle("GET /v1/reviews", a.route(ScopeReviewWrite, "review.list", a.listReviews))
 	mux.Handle("POST /v1/reviews/{id}/resolve", a.route(ScopeReviewWrite, "review.resolve", a.resolveReview))
+	mux.Handle("GET /v1/contacts/{id}/links", a.route(ScopeReviewWrite, "links.explain", a.contactLinks))
 }
 
 // fail writes the status that matches err and returns it.
@@ -294,6 +298,15 @@ func (a *api) listReviews(w http.ResponseWriter, r *http.Request, _ Token) int {
 		return fail(w, err)
 	}
 	writeJSON(w, http.StatusOK, list)
+	return http.StatusOK
+}
+
+func (a *api) contactLinks(w http.ResponseWriter, r *http.Request, _ Token) int {
+	links, err := a.reviews.Links(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return fail(w, err)
+	}
+	writeJSON(w, http.StatusOK, links)
 	return http.StatusOK
 }
 

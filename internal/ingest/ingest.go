@@ -66,9 +66,12 @@ type Ingestor struct {
 	// of signalling Temporal itself: the events are sealed under their
 	// conversation's data key, group-committed with concurrent callers, and
 	// a Relay delivers them. Replays still signal directly.
-	Sealer  Sealer
-	Metrics *metrics.Metrics
-	Log     *zap.Logger
+	Sealer Sealer
+	// Temporal, when set with Sealer, refuses events while Temporal is
+	// unreachable (see Health).
+	Temporal *Health
+	Metrics  *metrics.Metrics
+	Log      *zap.Logger
 
 	wakeOnce sync.Once
 	wakeCh   chan struct{}
@@ -132,6 +135,9 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 	}
 	groups, order := in.group(events)
 	if in.Sealer != nil && !opts.Replay {
+		if in.Temporal.Down() {
+			return res, fmt.Errorf("%w: temporal is unreachable", ErrUnavailable)
+		}
 		return in.ingestInbox(ctx, groups, order, res)
 	}
 	if !opts.Replay {
