@@ -45,7 +45,7 @@ func printDev(a *app.App) {
 	if a.Temporal != nil {
 		fmt.Printf("  Temporal frontend  %s\n", a.Temporal.FrontendHostPort())
 		if ui := a.Temporal.UIAddress(); ui != "" {
-			fmt.Printf("  Temporal Web UI    http://%s\n", ui)
+			fmt.Printf("  Temporal Web UI    %s (payloads decoded through the codec endpoint)\n", ui)
 		}
 	}
 	if a.SandboxURL != "" {
