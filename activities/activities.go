@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/webcaresync/webcaresync/activities/crm"
@@ -133,3 +134,33 @@ func (g *BudgetGate) guard(ctx context.Context, call func(context.Context) error
 	}
 	return err
 }
+
+// keepAlive heartbeats every few seconds while an activity runs, so that
+// Temporal notices a dead worker within the heartbeat timeout (set at the
+// call site) instead of the whole start-to-close timeout, and retries the
+// attempt on another worker.
+func keepAlive(ctx context.Context) func() {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// heartbeatEvery is how often keepAlive heartbeats; call sites set a
+// heartbeat timeout of a few times this.
+const heartbeatEvery = 3 * time.Second

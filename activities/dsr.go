@@ -73,6 +73,7 @@ func (a *DSR) subjectHashes(ids SubjectIdentifiers) (hashes []string, emails, ph
 // posts and cases), the conversations and their Temporal executions. It
 // appends "found" rows to the ledger and returns ids and counts only.
 func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error) {
+	defer keepAlive(ctx)()
 	fp := Footprint{CRM: map[string][]string{}, Platforms: map[string][]PlatformItem{}, Store: map[string]int{}}
 	hashes, emails, phones, personas := a.subjectHashes(in.Identifiers)
 	subjects, err := a.Store.FindSubjectsByIdentifierHashes(ctx, hashes)
@@ -264,6 +265,7 @@ func (a *DSR) ledger(ctx context.Context, dsrID, step string, outcomes []Outcome
 // StopConversations terminates the subject's conversation workflows so
 // that nothing writes to the CRM while it is erased.
 func (a *DSR) StopConversations(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	for _, id := range in.Footprint.ConversationIDs {
 		err := a.Temporal.TerminateWorkflow(ctx, id, "", "data-subject erasure")
 		var nf *serviceerror.NotFound
@@ -276,6 +278,7 @@ func (a *DSR) StopConversations(ctx context.Context, in EraseInput) error {
 
 // EraseCRM applies the mapping's erasure policy in the CRM.
 func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	eraser, ok := a.CRM.(crm.Eraser)
 	if !ok {
 		return a.ledger(ctx, in.DSRID, "erase-crm", []Outcome{{System: SystemCRM, Action: store.LedgerNotPossible, Detail: "the CRM connector does not support erasure; erase the records by hand"}})
@@ -294,6 +297,7 @@ func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
 // ErasePlatforms deletes or hides what the platforms' APIs allow and
 // records what they do not, with the guidance for the subject.
 func (a *DSR) ErasePlatforms(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	var out []Outcome
 	providers := make([]string, 0, len(in.Footprint.Platforms))
 	for p := range in.Footprint.Platforms {
@@ -336,6 +340,7 @@ func ledgerAction(action string) string {
 // histories. Copies in backups or archives stay encrypted under keys that
 // the next step destroys.
 func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	n := 0
 	for _, id := range in.Footprint.ConversationIDs {
 		_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, deleteRequest(a.Namespace, id))
@@ -386,6 +391,7 @@ func (a *DSR) waitDeleted(ctx context.Context, workflowID string) error {
 // conversations: whatever copy of their payloads survives anywhere can no
 // longer be decrypted, even with the master key.
 func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	total := 0
 	// Conversations not linked to a subject have keys of their own; gather
 	// them under one shred subject first.
@@ -410,6 +416,7 @@ func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
 // old events cannot bring the data back. Ledger and audit rows stay; they
 // name the subject by keyed hash only.
 func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
+	defer keepAlive(ctx)()
 	counts := map[string]int{}
 	for _, s := range in.Footprint.SubjectIDs {
 		c, err := a.Store.PurgeSubject(ctx, s)
@@ -447,6 +454,7 @@ func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 // Export writes the access export: everything held about the subject,
 // grouped by system, sealed under the request's key.
 func (a *DSR) Export(ctx context.Context, in ExportInput) error {
+	defer keepAlive(ctx)()
 	doc := AccessExport{DSRID: in.DSRID, GeneratedAt: time.Now().UTC(), Subject: in.Subject, Systems: map[string]any{}}
 	if eraser, ok := a.CRM.(crm.Eraser); ok {
 		records, err := eraser.Export(ctx, in.Footprint.CRM)

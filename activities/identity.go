@@ -84,6 +84,7 @@ type ReviewCandidates struct {
 // linked, doubt goes to the review queue, and details in public posts only
 // flag the conversation.
 func (a *Identity) Match(ctx context.Context, in MatchInput) (MatchResult, error) {
+	defer keepAlive(ctx)()
 	var res MatchResult
 	var details identity.Details
 	var evidence *schemas.Event
@@ -347,6 +348,7 @@ type ApplyReviewInput struct {
 // chose, records a rejection, or unlinks the conversation everywhere. It
 // returns the conversation's new state and is safe to retry.
 func (a *Identity) ApplyReview(ctx context.Context, in ApplyReviewInput) (crm.ConversationState, error) {
+	defer keepAlive(ctx)()
 	st := in.State
 	if in.Unlink {
 		return a.unlink(ctx, in)

@@ -41,6 +41,7 @@ type Sync struct {
 // the CRM rejects permanently are parked, encrypted, with the reason, and
 // the rest of the batch is still written.
 func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResult, error) {
+	defer keepAlive(ctx)()
 	var res crm.SyncResult
 	err := a.Gate.guard(ctx, func(ctx context.Context) error {
 		var err error

@@ -332,6 +332,9 @@ func (c *conversation) crmOptions(ctx workflow.Context) workflow.Context {
 		// A batch is at most 3 calls of 200 records; two minutes leaves room
 		// for a slow org without hiding a hung connection for long.
 		StartToCloseTimeout: 2 * time.Minute,
+		// The activities heartbeat, so a batch on a worker that died is
+		// retried elsewhere within seconds.
+		HeartbeatTimeout: 15 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

@@ -194,6 +194,10 @@ func (d *dsr) erase(ctx workflow.Context) error {
 	return d.setStatusPlain(ctx, StatusCompleted)
 }
 
+// heartbeatTimeout is how soon Temporal retries an attempt whose worker
+// died: the activities heartbeat every few seconds.
+const heartbeatTimeout = 15 * time.Second
+
 // Activity options per system. Each system has its own retry policy: the
 // CRM and the platforms are retried for longer (outages, budget), the store
 // briefly. When the attempts run out the step escalates instead of failing
@@ -201,6 +205,7 @@ func (d *dsr) erase(ctx workflow.Context) error {
 var (
 	crmEraseOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 12,
 			NonRetryableErrorTypes: []string{activities.ErrPermanent},
@@ -208,6 +213,7 @@ var (
 	}
 	platformOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 10,
 			NonRetryableErrorTypes: []string{activities.ErrPermanent},
@@ -215,10 +221,12 @@ var (
 	}
 	storeOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
 	}
 	temporalOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
 	}
 )

@@ -102,12 +102,22 @@ type dsrStatus struct {
 func waitStatus(t *testing.T, s *stack, id, want string, timeout time.Duration) dsrStatus {
 	t.Helper()
 	var st dsrStatus
-	eventually(t, timeout, "request "+id+" to be "+want, func() bool {
+	deadline := time.Now().Add(timeout)
+	for {
 		st = dsrStatus{}
 		api(t, s, s.Secrets.AdminToken, "GET", "/v1/dsr/"+id, nil, &st)
-		return st.Status == want
-	})
-	return st
+		if st.Status == want {
+			return st
+		}
+		if time.Now().After(deadline) {
+			var last []string
+			for _, e := range st.Ledger {
+				last = append(last, e.System+" "+e.Action+" "+e.Detail)
+			}
+			t.Fatalf("request %s is %s (escalation %q), not %s, after %s; ledger: %v", id, st.Status, st.Escalation, want, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // sanneLeft lists what the CRM still holds of Sanne.
