@@ -3,14 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/webcaresync/webcaresync/internal/app"
-	"github.com/webcaresync/webcaresync/internal/config"
 	"github.com/webcaresync/webcaresync/internal/ingest"
 )
 
@@ -23,22 +19,7 @@ func importCmd(g *globals) *cobra.Command {
 			"Interrupt it with Ctrl-C and run it again to resume.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mode := config.Production
-			cfg, err := config.Load(g.configFile, nil)
-			if err == nil && cfg.Temporal.Address == "" {
-				mode = config.Dev
-			}
-			if cfg, err = g.load(mode); err != nil {
-				return err
-			}
-			if cfg.Temporal.Address == "" {
-				cfg.Temporal.Address = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Temporal.Port))
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{DevSecrets: mode == config.Dev})
+			a, err := g.startClient(cmd)
 			if err != nil {
 				return err
 			}

@@ -2,38 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/spf13/cobra"
-
-	"github.com/webcaresync/webcaresync/internal/app"
-	"github.com/webcaresync/webcaresync/internal/config"
 )
 
 func parkedCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "parked", Short: "Events the CRM rejected permanently (validation, picklists), parked with the reason"}
-	start := func(cmd *cobra.Command) (*app.App, error) {
-		cfg, err := config.Load(g.configFile, nil)
-		if err != nil {
-			return nil, err
-		}
-		mode := config.Production
-		if cfg.Temporal.Address == "" {
-			mode = config.Dev
-		}
-		if cfg, err = g.load(mode); err != nil {
-			return nil, err
-		}
-		if cfg.Temporal.Address == "" {
-			cfg.Temporal.Address = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Temporal.Port))
-		}
-		log, err := logger(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return app.Start(cmd.Context(), cfg, log, app.Parts{DevSecrets: mode == config.Dev})
-	}
+	start := g.startClient
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List parked events with their error code, reason and fields (no message content)",

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -18,15 +20,7 @@ func devCmd(g *globals) *cobra.Command {
 		Short: "Run the whole stack locally: embedded Temporal with its Web UI, the worker, the HTTP server and the Salesforce sandbox",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load(config.Dev)
-			if err != nil {
-				return err
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{
+			a, log, err := g.start(cmd, config.Dev, app.Parts{
 				Embedded: true, UI: true, Sandbox: true, Worker: true, HTTP: true, DevSecrets: true, Inbox: true,
 			})
 			if err != nil {
@@ -64,15 +58,7 @@ func serveCmd(g *globals) *cobra.Command {
 		Short: "Run the HTTP edge (webhooks and API) against an external Temporal cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load(config.Production)
-			if err != nil {
-				return err
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{HTTP: true, Inbox: true})
+			a, log, err := g.start(cmd, config.Production, app.Parts{HTTP: true, Inbox: true})
 			if err != nil {
 				return err
 			}
@@ -89,23 +75,55 @@ func workerCmd(g *globals) *cobra.Command {
 		Short: "Run the Temporal worker (conversation sync, identity, GDPR requests) against an external Temporal cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load(config.Production)
-			if err != nil {
-				return err
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			a, err := app.Start(cmd.Context(), cfg, log, app.Parts{Worker: true, MetricsOnly: true})
+			a, log, err := g.start(cmd, config.Production, app.Parts{Worker: true, MetricsOnly: true})
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			log.Info("worker running", zap.String("task_queue", cfg.Temporal.TaskQueue))
+			log.Info("worker running", zap.String("task_queue", a.Cfg.Temporal.TaskQueue))
 			return wait(cmd.Context(), a, log)
 		},
 	}
+}
+
+// start loads the configuration for mode, builds the logger and starts the
+// parts.
+func (g *globals) start(cmd *cobra.Command, mode config.Mode, parts app.Parts) (*app.App, *zap.Logger, error) {
+	cfg, err := g.load(mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := logger(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := app.Start(cmd.Context(), cfg, log, parts)
+	return a, log, err
+}
+
+// startClient starts the parts a one-off command (import, parked) needs:
+// the store, the keyring and a Temporal client. Without an external
+// Temporal address it talks to the `webcaresync dev` in the same data dir.
+func (g *globals) startClient(cmd *cobra.Command) (*app.App, error) {
+	cfg, err := config.Load(g.configFile, nil)
+	if err != nil {
+		return nil, err
+	}
+	mode := config.Production
+	if cfg.Temporal.Address == "" {
+		mode = config.Dev
+	}
+	if cfg, err = g.load(mode); err != nil {
+		return nil, err
+	}
+	if cfg.Temporal.Address == "" {
+		cfg.Temporal.Address = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Temporal.Port))
+	}
+	log, err := logger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return app.Start(cmd.Context(), cfg, log, app.Parts{DevSecrets: mode == config.Dev})
 }
 
 // wait blocks until the process is told to stop or a part fails.

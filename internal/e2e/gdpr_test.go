@@ -114,7 +114,15 @@ func waitStatus(t *testing.T, s *stack, id, want string, timeout time.Duration) 
 			for _, e := range st.Ledger {
 				last = append(last, e.System+" "+e.Action+" "+e.Detail)
 			}
-			t.Fatalf("request %s is %s (escalation %q), not %s, after %s; ledger: %v", id, st.Status, st.Escalation, want, timeout, last)
+			var pending []string
+			if d, err := s.Client.DescribeWorkflowExecution(context.Background(), id, ""); err == nil {
+				for _, p := range d.GetPendingActivities() {
+					pending = append(pending, fmt.Sprintf("%s attempt %d state %s last failure %q next %v",
+						p.GetActivityType().GetName(), p.GetAttempt(), p.GetState(), p.GetLastFailure().GetMessage(), p.GetNextAttemptScheduleTime().AsTime()))
+				}
+			}
+			t.Logf("logs:\n%s", s.logs.String())
+			t.Fatalf("request %s is %s (escalation %q), not %s, after %s; pending %v; ledger: %v", id, st.Status, st.Escalation, want, timeout, pending, last)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
