@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -135,10 +134,4 @@ func wait(ctx context.Context, a *app.App, log *zap.Logger) error {
 	case err := <-a.Errors():
 		return err
 	}
-}
-
-// exists reports whether path exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
