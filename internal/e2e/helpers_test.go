@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,20 @@ func databaseURL(t *testing.T) string {
 	if base == "" {
 		return ""
 	}
+	// A test that restarts the stack (a worker killed and started again)
+	// must find the same database: one schema per test.
+	if u, ok := testSchemas.Load(t.Name()); ok {
+		return u.(string)
+	}
+	u := newSchema(t, base)
+	testSchemas.Store(t.Name(), u)
+	return u
+}
+
+// testSchemas maps a test's name to its PostgreSQL URL.
+var testSchemas sync.Map
+
+func newSchema(t *testing.T, base string) string {
 	db, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
