@@ -26,6 +26,7 @@ type globals struct {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
+	restrictFiles()
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "webcaresync",
