@@ -191,3 +191,32 @@ func Split(list []Platform, posts []crm.PlatformPost) (byPlatform map[string][]c
 	}
 	return byPlatform, unrouted
 }
+
+// SafeName returns a provider name for an error message, or "(invalid)"
+// when it is not a short lowercase word, so that no outside value is
+// echoed.
+func SafeName(s string) string {
+	if s == "" || len(s) > 32 {
+		return "(invalid)"
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' && r != '-' {
+			return "(invalid)"
+		}
+	}
+	return s
+}
+
+// QuietLogger keeps resty from logging request details on its own (a
+// Graph URL carries the access token); the clients report failures as
+// errors instead.
+type QuietLogger struct{}
+
+// Errorf discards the message.
+func (QuietLogger) Errorf(string, ...any) {}
+
+// Warnf discards the message.
+func (QuietLogger) Warnf(string, ...any) {}
+
+// Debugf discards the message.
+func (QuietLogger) Debugf(string, ...any) {}

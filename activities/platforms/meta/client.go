@@ -133,7 +133,7 @@ func New(cfg Config) *Client {
 		SetResponseBodyLimit(1<<20).
 		SetHeader("Accept", "application/json").
 		SetHeader("User-Agent", "webcaresync").
-		SetLogger(quietLogger{})
+		SetLogger(platforms.QuietLogger{})
 	return c
 }
 
@@ -174,7 +174,7 @@ func (c *Client) Erase(ctx context.Context, posts []crm.PlatformPost) ([]platfor
 	needsToken := false
 	for _, p := range posts {
 		if c.Capabilities(p.Provider).Guidance == "" {
-			return nil, &crm.Error{Kind: crm.Permanent, Code: "UNSUPPORTED_PROVIDER", Message: "the meta connector got a post of provider " + safeName(p.Provider) + "; route posts with platforms.ForProvider"}
+			return nil, &crm.Error{Kind: crm.Permanent, Code: "UNSUPPORTED_PROVIDER", Message: "the meta connector got a post of provider " + platforms.SafeName(p.Provider) + "; route posts with platforms.ForProvider"}
 		}
 		if isComment(p) {
 			needsToken = true
@@ -310,27 +310,5 @@ func succeeded(body []byte) bool {
 	}
 	return json.Unmarshal(body, &ok) == nil && ok.Success
 }
-
-// safeName returns a provider name for an error message, or "(invalid)"
-// when it is not a short lowercase word.
-func safeName(s string) string {
-	if s == "" || len(s) > 32 {
-		return "(invalid)"
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && r != '_' && r != '-' {
-			return "(invalid)"
-		}
-	}
-	return s
-}
-
-// quietLogger keeps resty from logging request details (the URL carries the
-// access token) on its own; the client reports failures as errors instead.
-type quietLogger struct{}
-
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}
 
 var _ platforms.Platform = (*Client)(nil)

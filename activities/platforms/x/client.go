@@ -97,7 +97,7 @@ func New(cfg Config) *Client {
 		SetResponseBodyLimit(1<<20).
 		SetHeader("Accept", "application/json").
 		SetHeader("User-Agent", "webcaresync").
-		SetLogger(quietLogger{})
+		SetLogger(platforms.QuietLogger{})
 	return c
 }
 
@@ -132,7 +132,7 @@ var idPattern = regexp.MustCompile(`^[0-9]{1,19}$`)
 func (c *Client) Erase(ctx context.Context, posts []crm.PlatformPost) ([]platforms.Result, error) {
 	for _, p := range posts {
 		if p.Provider != Provider {
-			return nil, &crm.Error{Kind: crm.Permanent, Code: "UNSUPPORTED_PROVIDER", Message: "the x connector got a post of provider " + safeName(p.Provider) + "; route posts with platforms.ForProvider"}
+			return nil, &crm.Error{Kind: crm.Permanent, Code: "UNSUPPORTED_PROVIDER", Message: "the x connector got a post of provider " + platforms.SafeName(p.Provider) + "; route posts with platforms.ForProvider"}
 		}
 	}
 	needsToken := false
@@ -263,27 +263,5 @@ func confirmed(body []byte, field string) bool {
 	var v bool
 	return json.Unmarshal(ok.Data[field], &v) == nil && v
 }
-
-// safeName returns a provider name for an error message, or "(invalid)"
-// when it is not a short lowercase word.
-func safeName(s string) string {
-	if s == "" || len(s) > 32 {
-		return "(invalid)"
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && r != '_' && r != '-' {
-			return "(invalid)"
-		}
-	}
-	return s
-}
-
-// quietLogger keeps resty from logging request details on its own; the
-// client reports failures as errors instead.
-type quietLogger struct{}
-
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}
 
 var _ platforms.Platform = (*Client)(nil)
