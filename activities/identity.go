@@ -245,31 +245,41 @@ func (a *Identity) link(ctx context.Context, conversationID string, st *crm.Conv
 // subject (its persona) becomes the contact's subject on first link, or is
 // merged into the contact's existing subject: a customer on X and on
 // WhatsApp linked to one contact is one subject, with one set of keys.
+// Two conversations that link to the same new contact at the same time
+// both claim it; both then see the two claims and merge into the lowest
+// subject ID, so they converge on one subject whatever the interleaving.
 func (a *Identity) subjectFor(ctx context.Context, contactID, conversationSubject string) (string, error) {
 	hash := a.Hasher.Hash(KindContact, contactID)
 	ids, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{hash})
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case len(ids) > 0 && conversationSubject != "" && conversationSubject != ids[0]:
-		if err := a.Store.MergeSubjects(ctx, conversationSubject, ids[0]); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if len(ids) == 0 {
+		subjectID := conversationSubject
+		if subjectID == "" {
+			s, err := a.Store.CreateSubject(ctx, store.Subject{})
+			if err != nil {
+				return "", err
+			}
+			subjectID = s.ID
+		}
+		if _, err := a.Store.AddIdentifiers(ctx, []store.Identifier{{SubjectID: subjectID, Kind: KindContact, Hash: hash}}); err != nil {
 			return "", err
 		}
-		return ids[0], nil
-	case len(ids) > 0:
-		return ids[0], nil
-	}
-	subjectID := conversationSubject
-	if subjectID == "" {
-		s, err := a.Store.CreateSubject(ctx, store.Subject{})
-		if err != nil {
+		if ids, err = a.Store.FindSubjectsByIdentifierHashes(ctx, []string{hash}); err != nil {
 			return "", err
 		}
-		subjectID = s.ID
 	}
-	_, err = a.Store.AddIdentifiers(ctx, []store.Identifier{{SubjectID: subjectID, Kind: KindContact, Hash: hash}})
-	return subjectID, err
+	winner := ids[0] // sorted: every racer picks the same one
+	for _, from := range append(ids[1:], conversationSubject) {
+		if from == "" || from == winner {
+			continue
+		}
+		if err := a.Store.MergeSubjects(ctx, from, winner); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return winner, nil
 }
 
 // identifiers builds the subject's identifiers: hashed for lookup,

@@ -154,10 +154,17 @@ func TestErasureLeavesNothingAndAMessageInBetweenIsErasedToo(t *testing.T) {
 	s := start(t, stackOptions{})
 	contact := syncSanne(t, s)
 	ctx := context.Background()
-	convs, err := s.Store.ConversationsBySubject(ctx, mustSubject(t, s, contact))
-	if err != nil || len(convs) != 2 {
-		t.Fatalf("Sanne's conversations: %d, %v", len(convs), err)
-	}
+	// The CRM link comes first and the store's subject merge right after
+	// it, so wait for the store too.
+	var convs []store.Conversation
+	eventually(t, time.Minute, "Sanne's two conversations under one subject", func() bool {
+		ids, err := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash("crm_contact", contact)})
+		if err != nil || len(ids) != 1 {
+			return false
+		}
+		convs, err = s.Store.ConversationsBySubject(ctx, ids[0])
+		return err == nil && len(convs) == 2
+	})
 	id := openDSR(t, s, "erasure")
 	waitStatus(t, s, id, "awaiting_approval", time.Minute)
 	// Sanne writes again while the request waits for approval.
@@ -215,15 +222,6 @@ func TestErasureLeavesNothingAndAMessageInBetweenIsErasedToo(t *testing.T) {
 	if code := api(t, s, s.Secrets.AdminToken, "GET", "/v1/dsr/"+id+"/report", nil, &report); code != 200 || report["notifications"] == nil {
 		t.Errorf("evidence report: %d %v", code, report)
 	}
-}
-
-func mustSubject(t *testing.T, s *stack, contact string) string {
-	t.Helper()
-	ids, err := s.Store.FindSubjectsByIdentifierHashes(context.Background(), []string{s.Hasher.Hash("crm_contact", contact)})
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("Sanne's subject: %v %v", ids, err)
-	}
-	return ids[0]
 }
 
 // TestErasureSurvivesAWorkerKillAndASalesforceOutage kills the worker in
