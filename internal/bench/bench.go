@@ -72,8 +72,9 @@ type Options struct {
 	TemporalOnDisk bool
 	// CPUProfile, when set, writes a CPU profile of the main phase there.
 	CPUProfile string
-	// MemProfile, when set, writes a heap profile there at the end of the
-	// main phase, before anything is released.
+	// MemProfile, when set, writes a heap profile there when the main
+	// phase's resident set size peaks (rewritten each time it grows by a
+	// tenth), which is where memory is worth looking at.
 	MemProfile string
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
@@ -211,7 +212,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	calls0 := a.Sandbox.TotalCalls()
-	rss := startRSS()
+	rss := startRSS(opts.MemProfile)
 	sendDur := time.Duration(0)
 	if opts.Rate <= 0 {
 		sendDur = opts.Duration
@@ -221,9 +222,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	n := main.send(ctx, hooks, run, opts.Senders, opts.Rate, sendDur)
 	main.waitVisible(ctx, opts.Timeout)
 	close(stopProgress)
-	peak := rss.peakMB()
+	peak, err := rss.peakMB()
 	stopProfile()
-	if err := writeHeapProfile(opts.MemProfile); err != nil {
+	if err != nil {
 		return res, err
 	}
 	res.Figures = main.figures(n, a.Sandbox.TotalCalls()-calls0)
@@ -328,15 +329,11 @@ func startProfile(path string) (func(), error) {
 
 // writeHeapProfile writes a heap profile into path ("" does nothing).
 func writeHeapProfile(path string) error {
-	if path == "" {
-		return nil
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cannot create the heap profile file: %w", err)
 	}
 	defer f.Close()
-	runtime.GC()
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		return fmt.Errorf("cannot write the heap profile: %w", err)
 	}

@@ -282,22 +282,31 @@ func percentile(vals []float64, p float64) float64 {
 	return round(s[i])
 }
 
-// rssSampler records the process's peak resident set size while it runs.
+// rssSampler records the process's peak resident set size while it runs
+// and, given a path, writes a heap profile there at the peak.
 type rssSampler struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
+	peak    atomic.Int64
+	profile string
+	err     error
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-func startRSS() *rssSampler {
-	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
+func startRSS(profile string) *rssSampler {
+	s := &rssSampler{profile: profile, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
+		var profiled int64
 		for {
-			if v := rssBytes(); v > s.peak.Load() {
+			v := rssBytes()
+			if v > s.peak.Load() {
 				s.peak.Store(v)
+			}
+			if s.profile != "" && s.err == nil && v > profiled+profiled/10 {
+				profiled = v
+				s.err = writeHeapProfile(s.profile)
 			}
 			select {
 			case <-s.stop:
@@ -309,11 +318,12 @@ func startRSS() *rssSampler {
 	return s
 }
 
-// peakMB stops the sampler and returns the peak in MiB.
-func (s *rssSampler) peakMB() float64 {
+// peakMB stops the sampler and returns the peak in MiB, and the error of
+// writing the heap profile, if any.
+func (s *rssSampler) peakMB() (float64, error) {
 	close(s.stop)
 	<-s.done
-	return round(float64(s.peak.Load()) / (1 << 20))
+	return round(float64(s.peak.Load()) / (1 << 20)), s.err
 }
 
 // rssBytes reads the resident set size from /proc (0 where there is none).

@@ -190,11 +190,11 @@ func naiveSync(ctx context.Context, a *app.App, sbOpts sfsandbox.Options, opts O
 	defer stop()
 	hooks := webhookclient.New(url, webhookclient.Secrets{GenericSecret: a.Cfg.GenericSecret}, 10)
 	calls0 := sb.TotalCalls()
-	rss := startRSS()
+	rss := startRSS("")
 	sent := l.send(ctx, hooks, run, opts.Senders, 0, 0)
 	l.waitVisible(ctx, opts.Timeout)
 	f := l.figures(sent, sb.TotalCalls()-calls0)
-	f.RSSMB = rss.peakMB()
+	f.RSSMB, _ = rss.peakMB()
 	f.Duplicated = max(f.Duplicated, l.duplicatesIn(sb.Records("SocialPost")))
 	if f.Messages > 0 && f.Failed == int64(f.Messages) {
 		return f, errors.New("every naive webhook failed; the baseline is broken")

@@ -48,7 +48,7 @@ func rawSignal(ctx context.Context, a *app.App, opts Options, run string, n int)
 	n = per * convs
 	l := newLoad(run, convs, per)
 	id := func(c int) string { return "bench-sink-" + run + "-" + strconv.Itoa(c) }
-	rss := startRSS()
+	rss := startRSS("")
 	start := time.Now()
 	l.firstSent.Store(start.UnixNano())
 	jobs := make(chan int, opts.Senders)
@@ -97,6 +97,6 @@ func rawSignal(ctx context.Context, a *app.App, opts Options, run string, n int)
 	f.MsgsPerS = f.AckMsgsPerS
 	f.ProcessedMsgsPerS = round(float64(n) / (float64(last-start.UnixNano()) / 1e9))
 	f.Lost = 0 // nothing is written to the CRM here
-	f.RSSMB = rss.peakMB()
+	f.RSSMB, _ = rss.peakMB()
 	return f, nil
 }

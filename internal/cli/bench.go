@@ -61,7 +61,7 @@ func benchCmd(_ *globals) *cobra.Command {
 	f.BoolVar(&o.NoBaselines, "no-baselines", false, "skip the baselines")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every message to be visible in the CRM")
 	f.BoolVar(&o.TemporalOnDisk, "temporal-on-disk", false, "keep the embedded Temporal server's SQLite database on disk (in a temporary dir) instead of in memory")
-	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end of the main phase to this file")
+	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the main phase's peak resident set size to this file")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the main phase to this file")
 	f.StringVar(&level, "log-level", "error", "log level of the components")
 	f.BoolVar(&quiet, "quiet", false, "print only the JSON line")
