@@ -223,6 +223,9 @@ func (s *Sandbox) serveCollectionDelete(w http.ResponseWriter, r *http.Request) 
 	items := make([]itemResult, len(ids))
 	for i, raw := range ids {
 		rec, err := s.collectionTarget(tx, raw)
+		if err == nil {
+			err = s.deleteFault(rec.id())
+		}
 		if err != nil {
 			items[i] = itemResult{id: raw, err: err}
 			continue

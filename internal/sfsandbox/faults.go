@@ -134,6 +134,8 @@ func (s *Sandbox) logRequest(method, path string, status int) {
 //	POST /_sandbox/expire-sessions
 //	POST /_sandbox/exhaust-budget
 //	POST /_sandbox/reset-budget
+//	POST /_sandbox/permissions?bulk_hard_delete=B&empty_recycle_bin=B
+//	POST /_sandbox/bulk-job-delay?ms=N
 //	POST /_sandbox/reset                 counters, request log and budget
 //	POST /_sandbox/wipe                  all records
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -185,6 +187,25 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.Outage(time.Duration(sec * float64(time.Second)))
+	case "permissions":
+		q := r.URL.Query()
+		for name, set := range map[string]func(bool){"bulk_hard_delete": s.SetBulkHardDelete, "empty_recycle_bin": s.SetEmptyRecycleBin} {
+			if !q.Has(name) {
+				continue
+			}
+			b, err := strconv.ParseBool(q.Get(name))
+			if err != nil {
+				writeAdminErr(w, http.StatusBadRequest, "query parameter "+name+" must be true or false")
+				return
+			}
+			set(b)
+		}
+	case "bulk-job-delay":
+		ms, ok := num("ms")
+		if !ok {
+			return
+		}
+		s.SetBulkJobDelay(time.Duration(ms * float64(time.Millisecond)))
 	case "expire-sessions":
 		s.ExpireSessions()
 	case "exhaust-budget":
@@ -197,7 +218,7 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "wipe":
 		s.Wipe()
 	default:
-		writeAdminErr(w, http.StatusNotFound, "unknown admin action: use latency, failure-rate, outage, expire-sessions, exhaust-budget, reset-budget, reset or wipe")
+		writeAdminErr(w, http.StatusNotFound, "unknown admin action: use latency, failure-rate, outage, permissions, bulk-job-delay, expire-sessions, exhaust-budget, reset-budget, reset or wipe")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})

@@ -73,3 +73,46 @@ func FuzzParseSOSL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseIngestCSV checks that a Bulk API 2.0 upload never panics the
+// parser, that a usable upload yields one ID per data row and an unusable
+// one an error message, never both.
+func FuzzParseIngestCSV(f *testing.F) {
+	id := newID("003", 1)
+	for _, s := range []string{"Id\n" + id + "\n", "Id\r\n" + id + "\r\n", "\"Id\"\n\"" + id + "\"\n", "Id,Name\nx,y\n", "", "Id\n\"", "\ufeffID\n" + id} {
+		f.Add([]byte(s), "COMMA", "LF")
+		f.Add([]byte(s), "PIPE", "CRLF")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, delimiter, lineEnding string) {
+		header, rows, msg := parseIngestCSV(data, delimiter, lineEnding, "hardDelete")
+		if msg != "" {
+			if header != nil || rows != nil {
+				t.Fatalf("an error (%s) with %d rows", msg, len(rows))
+			}
+			return
+		}
+		if len(header) != 1 {
+			t.Fatalf("header %q accepted", header)
+		}
+		for _, r := range rows {
+			if len(r.values) != 1 {
+				t.Fatalf("row %q of a one-column upload", r.values)
+			}
+		}
+	})
+}
+
+// FuzzParseSOAP checks that any request body leaves the SOAP envelope
+// parser with an error or one call, never a panic.
+func FuzzParseSOAP(f *testing.F) {
+	f.Add([]byte(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com"><soapenv:Header><urn:SessionHeader><urn:sessionId>t</urn:sessionId></urn:SessionHeader></soapenv:Header><soapenv:Body><urn:emptyRecycleBin><urn:ids>003</urn:ids></urn:emptyRecycleBin></soapenv:Body></soapenv:Envelope>`))
+	f.Add([]byte(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a/><b/></soapenv:Body></soapenv:Envelope>`))
+	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := parseSOAP(body)
+		if err == nil && req.Operation.Local == "" {
+			t.Fatalf("a call without a name from %q", body)
+		}
+	})
+}

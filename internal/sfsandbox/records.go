@@ -433,12 +433,17 @@ func (s *Sandbox) computeFields(tx *txn, obj *objectDef, rec *record, created bo
 
 // deleteRecord marks a record deleted (it stays in the recycle bin, so a
 // second delete answers ENTITY_IS_DELETED) and cascades to the social
-// personas it is the master of.
+// personas it is the master of, which go to the Recycle Bin with it.
 func (s *Sandbox) deleteRecord(tx *txn, r *record) {
+	s.deleteCascading(tx, r, "")
+}
+
+func (s *Sandbox) deleteCascading(tx *txn, r *record, cascadeOf string) {
 	d := r.clone()
 	d.Fields["IsDeleted"] = true
 	d.Fields["LastModifiedDate"] = formatTime(tx.now)
 	d.Fields["SystemModstamp"] = formatTime(tx.now)
+	d.CascadeOf = cascadeOf
 	tx.put(d)
 	personas := s.object("SocialPersona")
 	if personas == nil || personas.field("ParentId") == nil {
@@ -446,8 +451,47 @@ func (s *Sandbox) deleteRecord(tx *txn, r *record) {
 	}
 	for _, p := range tx.findBy(personas.Name, personas.field("ParentId"), r.id()) {
 		if p.Fields["ParentId"] == r.id() {
-			s.deleteRecord(tx, p)
+			s.deleteCascading(tx, p, r.id())
 		}
+	}
+}
+
+// cascaded returns the records in the Recycle Bin whose delete cascaded
+// from the record with the ID, and theirs in turn.
+func (s *Sandbox) cascaded(tx *txn, id string) []*record {
+	var out []*record
+	personas := s.object("SocialPersona")
+	if personas == nil {
+		return nil
+	}
+	for _, p := range tx.all(personas.Name) {
+		if p.deleted() && p.CascadeOf == id {
+			out = append(out, p)
+			out = append(out, s.cascaded(tx, p.id())...)
+		}
+	}
+	return out
+}
+
+// purgeRecord removes a record in the Recycle Bin for good, with the
+// records its delete cascaded to, as emptyRecycleBin() does.
+func (s *Sandbox) purgeRecord(tx *txn, r *record) {
+	for _, c := range s.cascaded(tx, r.id()) {
+		tx.purge(c.id())
+	}
+	tx.purge(r.id())
+}
+
+// undeleteRecord restores a record from the Recycle Bin with the records
+// its delete cascaded to, as undelete() does.
+func (s *Sandbox) undeleteRecord(tx *txn, r *record) {
+	for _, c := range append([]*record{r}, s.cascaded(tx, r.id())...) {
+		u := c.clone()
+		u.Fields["IsDeleted"] = false
+		u.Fields["LastModifiedDate"] = formatTime(tx.now)
+		u.Fields["SystemModstamp"] = formatTime(tx.now)
+		u.CascadeOf = ""
+		tx.put(u)
 	}
 }
 

@@ -51,6 +51,20 @@ type Options struct {
 	FailureRate float64
 	// CustomFields declares custom fields (*__c) on the objects.
 	CustomFields []CustomField
+	// NoBulkHardDelete withholds the "Bulk API Hard Delete" permission
+	// from the integration user, as Salesforce does by default: Bulk API
+	// 2.0 ingest jobs with operation hardDelete answer 400
+	// FEATURENOTENABLED. Default: false (granted).
+	NoBulkHardDelete bool
+	// NoEmptyRecycleBin makes emptyRecycleBin() refuse every record with
+	// INSUFFICIENT_ACCESS_OR_READONLY, as Salesforce does for records in
+	// another user's Recycle Bin when the user lacks "Modify All Data".
+	// Default: false.
+	NoEmptyRecycleBin bool
+	// BulkJobDelay is how long a Bulk API 2.0 ingest job stays
+	// InProgress after its upload completes. Default: 0 (processed when
+	// it is closed).
+	BulkJobDelay time.Duration
 	// OnWrite, when set, is called for every record an API call leaves
 	// created, updated or deleted, once the call's transaction is final and
 	// while no other call can see the data: the record becomes visible to
@@ -99,6 +113,14 @@ type Sandbox struct {
 	cursorOrder []string
 	cursorSeq   uint64
 	rnd         *rand.Rand
+
+	noHardDelete bool
+	noEmptyBin   bool
+	jobDelay     time.Duration
+	jobs         map[string]*ingestJob
+	jobOrder     []string
+	jobSeq       uint64
+	deleteFaults map[string]*fieldError
 }
 
 const (
@@ -126,17 +148,22 @@ func New(opts Options) (*Sandbox, error) {
 		log = zap.NewNop()
 	}
 	s := &Sandbox{
-		opts:        opts,
-		log:         log.Named("sfsandbox"),
-		objects:     map[string]*objectDef{},
-		prefixes:    map[string]*objectDef{},
-		sessions:    map[string]time.Time{},
-		latency:     opts.Latency,
-		failureRate: opts.FailureRate,
-		calls:       map[string]int64{},
-		cursors:     map[string]*cursor{},
-		rnd:         rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
-		done:        make(chan struct{}),
+		opts:         opts,
+		log:          log.Named("sfsandbox"),
+		objects:      map[string]*objectDef{},
+		prefixes:     map[string]*objectDef{},
+		sessions:     map[string]time.Time{},
+		latency:      opts.Latency,
+		failureRate:  opts.FailureRate,
+		calls:        map[string]int64{},
+		cursors:      map[string]*cursor{},
+		noHardDelete: opts.NoBulkHardDelete,
+		noEmptyBin:   opts.NoEmptyRecycleBin,
+		jobDelay:     max(opts.BulkJobDelay, 0),
+		jobs:         map[string]*ingestJob{},
+		deleteFaults: map[string]*fieldError{},
+		rnd:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
+		done:         make(chan struct{}),
 	}
 	s.ordered = standardObjects()
 	for _, o := range s.ordered {
@@ -171,6 +198,7 @@ func New(opts Options) (*Sandbox, error) {
 
 // Close stops the snapshot loop and writes a final snapshot.
 func (s *Sandbox) Close() error {
+	s.stopJobs()
 	s.stop()
 	<-s.done
 	return s.st.flush()
@@ -243,6 +271,8 @@ func (s *Sandbox) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveVersions(sw, r)
 	case strings.HasPrefix(path, "/services/data/"):
 		s.serveAPI(sw, r)
+	case strings.HasPrefix(path, "/services/Soap/u/"):
+		s.serveSOAP(sw, r)
 	case strings.HasPrefix(path, "/_sandbox/"):
 		s.serveAdmin(sw, r)
 	default:
@@ -412,6 +442,29 @@ func (s *Sandbox) route(method, version, sub string) (handlerFunc, string, *fiel
 			loc := segs[1]
 			return allow("/"+segs[0]+"/{locator}", map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) { s.serveQueryMore(w, r, loc) }})
 		}
+	case "jobs":
+		if len(segs) < 2 || segs[1] != "ingest" {
+			break
+		}
+		switch len(segs) {
+		case 2:
+			return allow("/jobs/ingest", map[string]handlerFunc{"POST": s.serveCreateJob})
+		case 3:
+			id := segs[2]
+			return allow("/jobs/ingest/{jobId}", map[string]handlerFunc{
+				"GET":    func(w http.ResponseWriter, r *http.Request) { s.serveJobInfo(w, r, id) },
+				"PATCH":  func(w http.ResponseWriter, r *http.Request) { s.serveJobState(w, r, id) },
+				"DELETE": func(w http.ResponseWriter, r *http.Request) { s.serveDeleteJob(w, r, id) },
+			})
+		case 4:
+			id, kind := segs[2], segs[3]
+			switch kind {
+			case "batches":
+				return allow("/jobs/ingest/{jobId}/batches", map[string]handlerFunc{"PUT": func(w http.ResponseWriter, r *http.Request) { s.serveUploadJobData(w, r, id) }})
+			case "successfulResults", "failedResults", "unprocessedrecords":
+				return allow("/jobs/ingest/{jobId}/"+kind, map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) { s.serveJobResults(w, r, id, kind) }})
+			}
+		}
 	case "search":
 		if len(segs) == 1 {
 			return allow("/search", map[string]handlerFunc{"GET": s.serveSearch})
@@ -480,7 +533,7 @@ func (s *Sandbox) route(method, version, sub string) (handlerFunc, string, *fiel
 func (s *Sandbox) serveResources(w http.ResponseWriter, r *http.Request) {
 	v := "/services/data/" + apiVersion(r)
 	out := newOrdered()
-	for _, k := range []string{"composite", "limits", "query", "queryAll", "search", "sobjects"} {
+	for _, k := range []string{"composite", "jobs", "limits", "query", "queryAll", "search", "sobjects"} {
 		out.set(k, v+"/"+k)
 	}
 	writeJSON(w, http.StatusOK, out)

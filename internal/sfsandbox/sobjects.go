@@ -206,6 +206,10 @@ func (s *Sandbox) serveDelete(w http.ResponseWriter, r *http.Request, obj *objec
 		writeErr(w, err)
 		return
 	}
+	if f := s.deleteFault(rec.id()); f != nil {
+		writeErr(w, f)
+		return
+	}
 	s.deleteRecord(tx, rec)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -268,6 +272,10 @@ func (s *Sandbox) serveByExternalID(w http.ResponseWriter, r *http.Request, obj 
 		writeErr(w, errNotFound)
 	case 1:
 		if r.Method == http.MethodDelete {
+			if f := s.deleteFault(recs[0].id()); f != nil {
+				writeErr(w, f)
+				return
+			}
 			s.deleteRecord(tx, recs[0])
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -360,8 +368,20 @@ func (s *Sandbox) upsertOne(tx *txn, obj *objectDef, f *fieldDef, raw string, bo
 }
 
 // Records returns a snapshot of the object's live records, each a copy of
-// its fields. It is for tests and the demo.
+// its fields. Records in the Recycle Bin are left out, as from a query;
+// AllRecords includes them. It is for tests and the demo.
 func (s *Sandbox) Records(object string) []map[string]any {
+	return s.records(object, false)
+}
+
+// AllRecords returns a snapshot of the object's records including those in
+// the Recycle Bin (IsDeleted true), as queryAll sees them: everything the
+// org can still show or restore. Purged and hard-deleted records are gone.
+func (s *Sandbox) AllRecords(object string) []map[string]any {
+	return s.records(object, true)
+}
+
+func (s *Sandbox) records(object string, all bool) []map[string]any {
 	obj := s.object(object)
 	if obj == nil {
 		return nil
@@ -369,8 +389,12 @@ func (s *Sandbox) Records(object string) []map[string]any {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	tx := &txn{st: s.st}
+	recs := tx.live(obj.Name)
+	if all {
+		recs = tx.all(obj.Name)
+	}
 	var out []map[string]any
-	for _, r := range tx.live(obj.Name) {
+	for _, r := range recs {
 		out = append(out, r.clone().Fields)
 	}
 	return out

@@ -17,6 +17,10 @@ type record struct {
 	Object string         `json:"object"`
 	Fields map[string]any `json:"fields"`
 	Seq    uint64         `json:"seq"`
+	// CascadeOf is, for a record in the Recycle Bin, the ID of the record
+	// whose delete cascaded to it: it leaves the Recycle Bin (undelete,
+	// emptyRecycleBin) together with that record.
+	CascadeOf string `json:"cascade_of,omitempty"`
 }
 
 func (r *record) id() string { return r.Fields["Id"].(string) }
@@ -28,7 +32,7 @@ func (r *record) clone() *record {
 	for k, v := range r.Fields {
 		f[k] = v
 	}
-	return &record{Object: r.Object, Fields: f, Seq: r.Seq}
+	return &record{Object: r.Object, Fields: f, Seq: r.Seq, CascadeOf: r.CascadeOf}
 }
 
 // store holds all records in memory and snapshots them to a JSON file.
@@ -235,6 +239,25 @@ func (tx *txn) put(r *record) {
 	prev := tx.st.records[id]
 	tx.undo = append(tx.undo, undoEntry{id: id, prev: prev})
 	tx.st.set(r)
+	tx.st.dirty = true
+}
+
+// purge removes the record with the ID for good: it leaves the Recycle
+// Bin, queryAll and the next snapshot. Salesforce cannot undo a hard
+// delete or an emptyRecycleBin(), so neither can a rollback: the undo log
+// forgets the record.
+func (tx *txn) purge(id string) {
+	if tx.st.records[id] == nil {
+		return
+	}
+	kept := tx.undo[:0]
+	for _, u := range tx.undo {
+		if u.id != id {
+			kept = append(kept, u)
+		}
+	}
+	tx.undo = kept
+	tx.st.remove(id)
 	tx.st.dirty = true
 }
 
