@@ -18,7 +18,8 @@ import (
 const (
 	// EncodingEncrypted is the "encoding" metadata of an encrypted payload.
 	EncodingEncrypted = "binary/encrypted"
-	// MetadataKeyID is the payload metadata key naming the data key.
+	// MetadataKeyID is the payload metadata key holding the concrete ID of
+	// the data key (generation) a payload was encrypted under.
 	MetadataKeyID = KeyIDHeader
 )
 
@@ -41,8 +42,11 @@ type ErasedMarker struct {
 }
 
 // Codec is a converter.PayloadCodec that encrypts each payload with
-// AES-256-GCM under a per-subject data key. Encode uses the key named by
-// WithKeyID (or the system key); Decode finds the key in the payload metadata.
+// AES-256-GCM under a per-subject data key. Encode uses the live generation
+// of the key name set by WithKeyID (or of the system key) and writes that
+// generation's concrete key ID into the payload metadata; Decode finds the
+// key by that concrete ID, so a payload written under a generation that
+// was destroyed stays erased after its name moved on to a new generation.
 //
 // Codec.Decode is the operator path (codec HTTP endpoint for the Temporal UI
 // and CLI): a payload whose key was destroyed decodes to an ErasedMarker
@@ -59,8 +63,9 @@ func NewCodec(kr *Keyring) *Codec {
 	return &Codec{kr: kr, keyID: SystemKeyID, timeout: DefaultCodecTimeout}
 }
 
-// WithKeyID returns a copy of the codec that encodes under data key id. An
-// empty id selects the system key.
+// WithKeyID returns a copy of the codec that encodes under the data key name
+// id (a conversation ID, a DSR ID; see ValidKeyName). An empty id selects the
+// system key.
 func (c *Codec) WithKeyID(id string) *Codec {
 	if id == "" {
 		id = SystemKeyID
@@ -70,7 +75,7 @@ func (c *Codec) WithKeyID(id string) *Codec {
 	return &cp
 }
 
-// KeyID returns the key ID the codec encodes under.
+// KeyID returns the key name the codec encodes under.
 func (c *Codec) KeyID() string { return c.keyID }
 
 // Encode implements converter.PayloadCodec. Payloads that are already
@@ -78,7 +83,10 @@ func (c *Codec) KeyID() string { return c.keyID }
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	var aead cipher.AEAD
+	var (
+		aead  cipher.AEAD
+		keyID string
+	)
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if isEncrypted(p) {
@@ -86,12 +94,13 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			continue
 		}
 		if aead == nil {
-			var err error
-			if aead, err = c.kr.aead(ctx, c.keyID, "", true); err != nil {
+			id, e, err := c.kr.live(ctx, c.keyID, "")
+			if err != nil {
 				return nil, fmt.Errorf("encrypt payload: %w", err)
 			}
+			aead, keyID = e.aead, id
 		}
-		enc, err := seal(aead, c.keyID, p)
+		enc, err := seal(aead, keyID, p)
 		if err != nil {
 			return nil, err
 		}

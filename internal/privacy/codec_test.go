@@ -189,14 +189,75 @@ func TestDestroyedKeyMarkerAndErrErased(t *testing.T) {
 	if !strings.Contains(err.Error(), "data erased under GDPR request") {
 		t.Fatalf("error %q does not say the data was erased", err)
 	}
-	// Encoding new data under an erased key fails too.
-	if _, err := dc.WithKeyID("conv-a").ToPayload(pii); !errors.Is(err, ErrErased) {
-		t.Fatalf("encode under erased key: %v, want ErrErased", err)
-	}
 	// Even the master key cannot bring it back: the wrapped key is gone.
 	dk, err := tk.store.GetDataKey(ctx, "conv-a")
 	if err != nil || dk.Wrapped != nil || dk.DestroyedAt == nil {
 		t.Fatalf("store still holds key material: %+v, %v", dk, err)
+	}
+}
+
+// TestEncodeAfterErasureStartsANewGeneration is the returning customer: new
+// data under an erased key name is encrypted under a fresh generation, while
+// what was written before the erasure stays erased, for this keyring and for
+// a fresh one holding the master key.
+func TestEncodeAfterErasureStartsANewGeneration(t *testing.T) {
+	tk := newTestKeys(t)
+	ctx := context.Background()
+	dc := NewDataConverter(tk.kr)
+	before, err := dc.WithKeyID("conv-a").ToPayload(pii)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.kr.Merge(ctx, []string{"conv-a"}, "subject-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.kr.Destroy(ctx, "subject-1"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := dc.WithKeyID("conv-a").ToPayload(pii)
+	if err != nil {
+		t.Fatalf("encode under an erased key name: %v, want a new generation", err)
+	}
+	if got := string(after.Metadata[MetadataKeyID]); got != "conv-a.gen2" {
+		t.Fatalf("new payload's key id = %q, want conv-a.gen2", got)
+	}
+	var m message
+	if err := dc.FromPayload(after, &m); err != nil || m != pii {
+		t.Fatalf("new payload = %+v, %v", m, err)
+	}
+	// The new generation is its own subject, untouched by the erasure
+	// that came before it.
+	dk, err := tk.store.GetDataKey(ctx, "conv-a.gen2")
+	if err != nil || dk.SubjectID != "conv-a.gen2" || dk.DestroyedAt != nil {
+		t.Fatalf("new generation's key = %+v, %v", dk, err)
+	}
+	for name, kr := range map[string]*Keyring{"same keyring": tk.kr, "fresh keyring with the master key": NewKeyring(tk.store, tk.mk, nil)} {
+		dc := NewDataConverter(kr)
+		if err := dc.FromPayload(before, &m); !errors.Is(err, ErrErased) {
+			t.Errorf("%s: old payload decoded: %v, want ErrErased", name, err)
+		}
+		out, err := NewCodec(kr).Decode([]*commonpb.Payload{before, after})
+		if err != nil {
+			t.Fatalf("%s: codec decode: %v", name, err)
+		}
+		var marker ErasedMarker
+		if err := json.Unmarshal(out[0].Data, &marker); err != nil || !marker.Erased || marker.KeyID != "conv-a" {
+			t.Errorf("%s: old payload decoded to %s, want the erased marker", name, out[0].Data)
+		}
+		if err := converter.GetDefaultDataConverter().FromPayload(out[1], &m); err != nil || m != pii {
+			t.Errorf("%s: new payload through the codec = %+v, %v", name, m, err)
+		}
+	}
+	// A second erasure moves the name on again.
+	if _, err := tk.kr.Destroy(ctx, "conv-a.gen2"); err != nil {
+		t.Fatal(err)
+	}
+	third, err := dc.WithKeyID("conv-a").ToPayload(pii)
+	if err != nil || string(third.Metadata[MetadataKeyID]) != "conv-a.gen3" {
+		t.Fatalf("third generation: %v, %v", third.GetMetadata(), err)
+	}
+	if err := dc.FromPayload(after, &m); !errors.Is(err, ErrErased) {
+		t.Fatalf("second generation's payload after its erasure: %v, want ErrErased", err)
 	}
 }
 

@@ -46,8 +46,8 @@ func newDataConverter(parent converter.DataConverter, codec *Codec, keyID string
 	}
 }
 
-// WithKeyID returns a copy of the converter that encrypts under data key id
-// ("" selects the system key).
+// WithKeyID returns a copy of the converter that encrypts under the live
+// generation of the data key name id ("" selects the system key).
 func (d *DataConverter) WithKeyID(id string) *DataConverter {
 	if id == d.keyID {
 		return d
@@ -55,8 +55,8 @@ func (d *DataConverter) WithKeyID(id string) *DataConverter {
 	return newDataConverter(d.parent, d.codec, id)
 }
 
-// KeyID returns the key ID the converter encrypts under ("" means the system
-// key).
+// KeyID returns the key name the converter encrypts under ("" means the
+// system key).
 func (d *DataConverter) KeyID() string { return d.keyID }
 
 // Codec returns the payload codec of the converter, for the codec HTTP
@@ -120,7 +120,7 @@ type FailureConverterOptions struct {
 	// the data key the failure is encrypted under. The SDK passes failure
 	// converters the workflow ID but not the workflow context, so this is the
 	// only way to tie failures to a subject. Default: the workflow ID itself
-	// when it is a valid key ID, otherwise the system key. An empty result
+	// when it is a valid key name, otherwise the system key. An empty result
 	// selects the system key.
 	KeyIDForWorkflow func(workflowID string) string
 }
@@ -143,7 +143,7 @@ type FailureConverter struct {
 func NewFailureConverter(dc *DataConverter, opts FailureConverterOptions) *FailureConverter {
 	if opts.KeyIDForWorkflow == nil {
 		opts.KeyIDForWorkflow = func(id string) string {
-			if ValidKeyID(id) {
+			if ValidKeyName(id) {
 				return id
 			}
 			return ""

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -29,22 +28,39 @@ const (
 	rotatePageSize   = 200
 )
 
-// keyIDPattern limits key IDs to opaque, printable identifiers. Key IDs are
-// stored in clear in payload metadata and headers, so they must never carry
-// personal data; this alphabet at least keeps out spaces and "@".
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+// maxKeyIDLen is the longest data key ID.
+const maxKeyIDLen = 128
 
 // ValidKeyID reports whether id is acceptable as a data key ID: 1-128
-// characters of A-Z a-z 0-9 . _ : -.
-func ValidKeyID(id string) bool { return keyIDPattern.MatchString(id) }
+// characters of A-Z a-z 0-9 . _ : -. Key IDs are stored in clear in payload
+// metadata, sealed values and headers, so they must never carry personal
+// data; this alphabet at least keeps out spaces and "@".
+func ValidKeyID(id string) bool {
+	if len(id) == 0 || len(id) > maxKeyIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Keyring hands out unwrapped data keys. It creates keys on first use, caches
 // unwrapped keys for a short TTL, merges keys into subjects and destroys them.
 // It is safe for concurrent use.
 //
+// Seal, Open, Merge and the codec take key names, which resolve to the live
+// generation of the name (see GenerationKeyID); DataKeyFor and payload
+// metadata use concrete key IDs.
+//
 // Destroy clears this Keyring's cache immediately. Other processes keep a
 // destroyed key in their cache until its entry expires, so they see the
-// destruction at most one cache TTL later (default 30 seconds).
+// destruction at most one cache TTL later (default 30 seconds), and only
+// then move the name on to a new generation.
 type Keyring struct {
 	ks  KeyStore
 	mk  *MasterKeys
@@ -57,6 +73,7 @@ type Keyring struct {
 	mu    sync.Mutex
 	lru   *list.List // of *cacheEntry, most recent first
 	cache map[string]*list.Element
+	gens  map[string]int // key name -> lowest generation that may be live, for names past generation 1
 }
 
 type cacheEntry struct {
@@ -100,7 +117,7 @@ func NewKeyring(ks KeyStore, mk *MasterKeys, log *zap.Logger, opts ...KeyringOpt
 	k := &Keyring{
 		ks: ks, mk: mk, log: log,
 		ttl: DefaultCacheTTL, maxSize: DefaultCacheSize, now: time.Now,
-		lru: list.New(), cache: map[string]*list.Element{},
+		lru: list.New(), cache: map[string]*list.Element{}, gens: map[string]int{},
 	}
 	for _, o := range opts {
 		o(k)
@@ -108,12 +125,12 @@ func NewKeyring(ks KeyStore, mk *MasterKeys, log *zap.Logger, opts ...KeyringOpt
 	return k
 }
 
-// DataKeyFor returns the 32-byte data key named keyID, creating it for
-// subjectID on first use. An empty subjectID makes the key its own subject
-// (subject ID = key ID); the codec creates keys that way when it meets a new
-// key ID, and Merge later moves them to the linked subject. An existing key
-// keeps its subject. It returns an error wrapping ErrErased when the key was
-// destroyed.
+// DataKeyFor returns the 32-byte data key with the concrete ID keyID (no
+// generation is resolved), creating it for subjectID on first use. An empty
+// subjectID makes the key its own subject (subject ID = key ID); the codec
+// creates keys that way when it meets a new key name, and Merge later moves
+// them to the linked subject. An existing key keeps its subject. It returns
+// an error wrapping ErrErased when the key was destroyed.
 func (k *Keyring) DataKeyFor(ctx context.Context, keyID, subjectID string) ([]byte, error) {
 	e, err := k.entry(ctx, keyID, subjectID, true)
 	if err != nil {
@@ -218,11 +235,21 @@ func (k *Keyring) Destroy(ctx context.Context, subjectID string) (int, error) {
 	return n, nil
 }
 
-// Merge assigns the given data keys to subjectID, so that destroying that
-// subject destroys them too. Call it when identities are linked.
-func (k *Keyring) Merge(ctx context.Context, keyIDs []string, subjectID string) error {
+// Merge assigns the live generation of each key name to subjectID, creating
+// it for that subject when missing, so that destroying the subject destroys
+// them too. Generations destroyed earlier stay destroyed. Call it when
+// identities are linked.
+func (k *Keyring) Merge(ctx context.Context, names []string, subjectID string) error {
 	if subjectID == "" {
 		return errors.New("merge data keys: subject id is empty")
+	}
+	keyIDs := make([]string, 0, len(names))
+	for _, name := range names {
+		id, _, err := k.live(ctx, name, subjectID)
+		if err != nil {
+			return fmt.Errorf("merge data keys: %w", err)
+		}
+		keyIDs = append(keyIDs, id)
 	}
 	if err := k.ks.AssignDataKeys(ctx, keyIDs, subjectID); err != nil {
 		return fmt.Errorf("merge data keys: %w", err)

@@ -9,20 +9,22 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// KeyIDHeader is the Temporal header (and payload metadata key) that carries
-// the data key ID.
+// KeyIDHeader is the Temporal header that carries the data key name, and
+// the payload metadata key that carries the concrete ID of the key
+// generation a payload was encrypted under.
 const KeyIDHeader = "webcaresync-key-id"
 
 type keyIDContextKey struct{}
 
 // WithKeyID returns a copy of ctx whose Temporal payloads (workflow inputs,
-// signals, activity results) are encrypted under data key id.
+// signals, activity results) are encrypted under the live generation of the
+// data key name id.
 func WithKeyID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, keyIDContextKey{}, id)
 }
 
-// KeyIDFromContext returns the data key ID set by WithKeyID or extracted from
-// a Temporal header, or "".
+// KeyIDFromContext returns the data key name set by WithKeyID or extracted
+// from a Temporal header, or "".
 func KeyIDFromContext(ctx context.Context) string {
 	if ctx == nil {
 		return ""
@@ -33,13 +35,13 @@ func KeyIDFromContext(ctx context.Context) string {
 
 // WorkflowWithKeyID returns a copy of a workflow context whose payloads
 // (activity and child workflow inputs, results, continue-as-new arguments) are
-// encrypted under data key id. The key ID also flows to activities and child
-// workflows started from the returned context.
+// encrypted under the live generation of the data key name id. The name also
+// flows to activities and child workflows started from the returned context.
 func WorkflowWithKeyID(ctx workflow.Context, id string) workflow.Context {
 	return workflow.WithValue(ctx, keyIDContextKey{}, id)
 }
 
-// KeyIDFromWorkflow returns the data key ID of a workflow context, or "".
+// KeyIDFromWorkflow returns the data key name of a workflow context, or "".
 func KeyIDFromWorkflow(ctx workflow.Context) string {
 	if ctx == nil {
 		return ""
@@ -83,8 +85,8 @@ func readKeyID(r workflow.HeaderReader) (string, error) {
 		if err := headerConverter.FromPayload(p, &id); err != nil {
 			return fmt.Errorf("decode key id header: %w", err)
 		}
-		if !ValidKeyID(id) {
-			return fmt.Errorf("invalid key id in header %s", KeyIDHeader)
+		if !ValidKeyName(id) {
+			return fmt.Errorf("invalid key name in header %s", KeyIDHeader)
 		}
 		return nil
 	})

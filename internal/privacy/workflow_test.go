@@ -11,10 +11,12 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 )
 
 // keysSeen reports, from inside a workflow run, which data key ID each hop
@@ -224,19 +226,20 @@ func TestWithoutKeyIDPayloadsUseSystemKey(t *testing.T) {
 	}
 }
 
-// shredding is an activity that destroys its own subject's keys, then
-// returns a result that can no longer be encrypted.
+// shredding is an activity that destroys its own subject's keys on its
+// first attempt and asks to be retried: the retry's input, encrypted under
+// the destroyed key, can no longer be decrypted.
 type shredding struct {
 	kr       *Keyring
 	attempts atomic.Int32
 }
 
-func (s *shredding) ShredActivity(ctx context.Context) (string, error) {
+func (s *shredding) ShredActivity(ctx context.Context, in message) (string, error) {
 	s.attempts.Add(1)
 	if _, err := s.kr.Destroy(ctx, "subject-1"); err != nil {
 		return "", err
 	}
-	return "result that must not be stored in clear", nil
+	return "", errors.New("try again")
 }
 
 func shredWorkflow(ctx workflow.Context) error {
@@ -246,7 +249,7 @@ func shredWorkflow(ctx workflow.Context) error {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Millisecond},
 	})
 	var out string
-	return workflow.ExecuteActivity(ctx, "ShredActivity").Get(ctx, &out)
+	return workflow.ExecuteActivity(ctx, "ShredActivity", pii).Get(ctx, &out)
 }
 
 func TestErasedDataFailsOnceWithErasedError(t *testing.T) {
@@ -260,7 +263,7 @@ func TestErasedDataFailsOnceWithErasedError(t *testing.T) {
 	env.ExecuteWorkflow(shredWorkflow)
 	err := env.GetWorkflowError()
 	if err == nil {
-		t.Fatal("workflow succeeded with a result under an erased key")
+		t.Fatal("workflow succeeded although its activity's input was erased")
 	}
 	if !IsErased(err) {
 		t.Fatalf("workflow error %v is not recognisable as erased", err)
@@ -270,7 +273,7 @@ func TestErasedDataFailsOnceWithErasedError(t *testing.T) {
 		t.Fatalf("workflow error = %v, want non-retryable %s", err, ErasedErrorType)
 	}
 	if n := act.attempts.Load(); n != 1 {
-		t.Fatalf("activity ran %d times, want 1 (erased errors must not be retried)", n)
+		t.Fatalf("activity ran %d times, want 1 (erased input must not reach the activity, nor be retried)", n)
 	}
 }
 
@@ -285,22 +288,41 @@ func TestFailureMessagesAreEncrypted(t *testing.T) {
 	if got := string(f.GetEncodedAttributes().GetMetadata()[MetadataKeyID]); got != "conv-a" {
 		t.Fatalf("failure encrypted under %q, want the workflow's key conv-a", got)
 	}
+	stored := proto.Clone(f).(*failurepb.Failure) // FailureToError decodes in place
 	back := fc.FailureToError(f)
 	if back == nil || !containsAny(back.Error(), pii.Email) {
 		t.Fatalf("decoded failure = %v, want the original message", back)
 	}
 
-	// With the key destroyed, encoding still works (SDK would panic) and
-	// falls back to the system key.
+	// With the key destroyed, a new failure goes to the workflow's next key
+	// generation, and the old one stays erased.
 	if _, err := tk.kr.Destroy(context.Background(), "conv-a"); err != nil {
 		t.Fatal(err)
 	}
-	f = wfc.ErrorToFailure(errors.New("late failure for " + pii.Phone))
+	late := wfc.ErrorToFailure(errors.New("late failure for " + pii.Phone))
+	if containsAny(late.String(), pii.Phone) {
+		t.Fatalf("failure after erasure carries the message in clear: %v", late)
+	}
+	if got := string(late.GetEncodedAttributes().GetMetadata()[MetadataKeyID]); got != "conv-a.gen2" {
+		t.Fatalf("failure after erasure encrypted under %q, want conv-a.gen2", got)
+	}
+	if back := fc.FailureToError(late); back == nil || !containsAny(back.Error(), pii.Phone) {
+		t.Fatalf("decoded late failure = %v", back)
+	}
+	if back := fc.FailureToError(stored); back == nil || containsAny(back.Error(), pii.Email) {
+		t.Fatalf("failure from before the erasure still decodes: %v", back)
+	}
+
+	// When the workflow's key cannot be used, encoding still works (the SDK
+	// would panic) and falls back to the system key.
+	broken := NewFailureConverter(NewDataConverter(tk.kr), FailureConverterOptions{KeyIDForWorkflow: func(string) string { return "conv-b.gen2" }}).
+		WithSerializationContext(converter.WorkflowSerializationContext{Namespace: "default", WorkflowID: "conv-b"})
+	f = broken.ErrorToFailure(errors.New("failure for " + pii.Phone))
 	if containsAny(f.String(), pii.Phone) {
-		t.Fatalf("failure after erasure carries the message in clear: %v", f)
+		t.Fatalf("fallback failure carries the message in clear: %v", f)
 	}
 	if got := string(f.GetEncodedAttributes().GetMetadata()[MetadataKeyID]); got != SystemKeyID {
-		t.Fatalf("failure after erasure encrypted under %q, want %q", got, SystemKeyID)
+		t.Fatalf("failure under an unusable key encrypted under %q, want %q", got, SystemKeyID)
 	}
 }
 
