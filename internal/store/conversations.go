@@ -211,7 +211,7 @@ func (s *sqlStore) DeleteConversation(ctx context.Context, id string) error {
 }
 
 // conversationTables are the tables whose rows are keyed by conversation.
-var conversationTables = []string{"events", "parked", "inbox", "reviews", "conversations"}
+var conversationTables = []string{"events", "parked", "inbox", "reviews", "participants", "conversations"}
 
 // deleteConversations deletes the conversations and their rows in every
 // conversation-keyed table, adding the counts to counts.
@@ -236,6 +236,60 @@ func (s *sqlStore) deleteConversations(ctx context.Context, tx *sql.Tx, ids []st
 		}
 	}
 	return counts, nil
+}
+
+// AddParticipants records that the subjects wrote in the conversation.
+func (s *sqlStore) AddParticipants(ctx context.Context, conversationID string, subjectIDs []string) (int, error) {
+	if conversationID == "" {
+		return 0, errors.New("store: add participants: empty conversation ID")
+	}
+	// Sorted and unique, so that concurrent PostgreSQL transactions take
+	// the rows' locks in one order.
+	subjectIDs = uniqueStrings(subjectIDs)
+	if len(subjectIDs) == 0 {
+		return 0, nil
+	}
+	now := s.now().UnixMicro()
+	added := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		added = 0
+		for _, ch := range chunks(len(subjectIDs), maxInList/3) {
+			part := subjectIDs[ch[0]:ch[1]]
+			args := make([]any, 0, 3*len(part))
+			for _, id := range part {
+				args = append(args, conversationID, id, now)
+			}
+			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO participants (conversation_id, subject_id, created_at) VALUES `+
+				placeholderRows(len(part), 3)+` ON CONFLICT (conversation_id, subject_id) DO NOTHING`), args...)
+			if err != nil {
+				return err
+			}
+			n, err := rowsAffected(res)
+			if err != nil {
+				return err
+			}
+			added += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: add participants: %w", err)
+	}
+	return added, nil
+}
+
+// ConversationsByParticipant lists the conversations a subject wrote in.
+func (s *sqlStore) ConversationsByParticipant(ctx context.Context, subjectID string) ([]string, error) {
+	out, err := queryAll(ctx, s.r, s.q(`SELECT conversation_id FROM participants WHERE subject_id = ? ORDER BY created_at, conversation_id`),
+		[]any{subjectID}, func(sc interface{ Scan(...any) error }) (string, error) {
+			var id string
+			err := sc.Scan(&id)
+			return id, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations by participant: %w", err)
+	}
+	return out, nil
 }
 
 // querier is what *sql.DB and *sql.Tx share for queries.

@@ -256,8 +256,16 @@ func (s *sqlStore) MergeSubjects(ctx context.Context, from, into string) error {
 				AND mine.kind = identifiers.kind AND mine.hash = identifiers.hash)`), from, into); err != nil {
 			return err
 		}
+		// The same for participations: into may have written in the same
+		// conversation.
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM participants WHERE subject_id = ? AND EXISTS (
+			SELECT 1 FROM participants AS mine WHERE mine.subject_id = ?
+				AND mine.conversation_id = participants.conversation_id)`), from, into); err != nil {
+			return err
+		}
 		stmts := []string{
 			`UPDATE identifiers SET subject_id = ? WHERE subject_id = ?`,
+			`UPDATE participants SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE links SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE conversations SET subject_id = ? WHERE subject_id = ?`,
 			`UPDATE data_keys SET subject_id = ? WHERE subject_id = ?`,
@@ -312,7 +320,7 @@ func (s *sqlStore) PurgeSubject(ctx context.Context, subjectID string) (PurgeCou
 		if _, err := s.deleteConversations(ctx, tx, convs, counts); err != nil {
 			return err
 		}
-		for _, table := range []string{"reviews", "identifiers", "links"} {
+		for _, table := range []string{"reviews", "identifiers", "links", "participants"} {
 			res, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE subject_id = ?`), subjectID)
 			if err != nil {
 				return err

@@ -92,9 +92,19 @@ type Conversations interface {
 	// ErrNotFound.
 	SetConversationSubject(ctx context.Context, conversationID, subjectID string) error
 	// DeleteConversation removes a conversation and everything keyed by it:
-	// dedupe claims, parked messages, inbox items and reviews. It is not an
-	// error when the conversation does not exist.
+	// dedupe claims, parked messages, inbox items, reviews and
+	// participants. It is not an error when the conversation does not
+	// exist.
 	DeleteConversation(ctx context.Context, id string) error
+	// AddParticipants records that the subjects wrote in the conversation,
+	// so that an erasure of any of them finds it (a public thread holds
+	// several customers; the conversation's SubjectID is only the first).
+	// It is idempotent and returns how many pairs were new.
+	AddParticipants(ctx context.Context, conversationID string, subjectIDs []string) (int, error)
+	// ConversationsByParticipant lists the IDs of the conversations the
+	// subject wrote in, oldest participation first. A conversation appears
+	// even when it was never recorded with UpsertConversation.
+	ConversationsByParticipant(ctx context.Context, subjectID string) ([]string, error)
 }
 
 // Conversation is one conversation on one channel. Its ID is opaque.
@@ -141,14 +151,15 @@ type IdentityGraph interface {
 	// ErrNotFound.
 	RevokeLink(ctx context.Context, id string, at time.Time) error
 	// MergeSubjects moves everything of subject from (identifiers, links,
-	// conversations, data keys and reviews) to subject into and deletes
-	// subject from.
+	// conversations, participations, data keys and reviews) to subject
+	// into and deletes subject from.
 	MergeSubjects(ctx context.Context, from, into string) error
 	// PurgeSubject deletes everything about a subject except DSR ledger and
-	// audit rows: identifiers, links, reviews, conversations with their
-	// dedupe claims, parked messages and inbox items, and the subject. Its
-	// data keys are destroyed and kept as tombstones that no longer name the
-	// subject. It returns the number of rows affected per table.
+	// audit rows: identifiers, links, reviews, participations,
+	// conversations with their dedupe claims, parked messages, inbox items
+	// and participants, and the subject. Its data keys are destroyed and
+	// kept as tombstones that no longer name the subject. It returns the
+	// number of rows affected per table.
 	PurgeSubject(ctx context.Context, subjectID string) (PurgeCounts, error)
 }
 

@@ -419,6 +419,11 @@ func TestMergeSubjects(t *testing.T) {
 		must(t, s.PutDataKey(ctx, store.DataKey{ID: "dka", SubjectID: a.ID, Wrapped: []byte("w"), MasterKeyID: "m1"}))
 		_, err = s.CreateReview(ctx, store.Review{ID: "ra", SubjectID: a.ID})
 		must(t, err)
+		// Both wrote in the thread; only a wrote in the DM.
+		_, err = s.AddParticipants(ctx, "thread", []string{a.ID, into.ID})
+		must(t, err)
+		_, err = s.AddParticipants(ctx, "ca", []string{a.ID})
+		must(t, err)
 
 		must(t, s.MergeSubjects(ctx, a.ID, into.ID))
 		must(t, s.MergeSubjects(ctx, a.ID, into.ID)) // a re-run after a crash is harmless
@@ -448,6 +453,73 @@ func TestMergeSubjects(t *testing.T) {
 		if r, _ := s.GetReview(ctx, "ra"); r.SubjectID != into.ID {
 			t.Fatalf("review after merge = %+v", r)
 		}
+		if cs, err := s.ConversationsByParticipant(ctx, into.ID); err != nil || !slices.Equal(sorted(cs), []string{"ca", "thread"}) {
+			t.Fatalf("participations after merge = %v, %v; want ca and thread once each", cs, err)
+		}
+		if cs, _ := s.ConversationsByParticipant(ctx, a.ID); len(cs) != 0 {
+			t.Fatalf("participations left on the old subject: %v", cs)
+		}
+	})
+}
+
+func sorted(v []string) []string {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v
+}
+
+func TestParticipants(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		c := newClock()
+		s := b.Open(t, store.Options{Now: c.Now})
+		must(t, s.UpsertConversation(ctx, store.Conversation{ID: "thread", Channel: "x", SubjectID: "first"}))
+		n, err := s.AddParticipants(ctx, "thread", []string{"first", "second", "first", ""})
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("added %d participants, want 2 (duplicates and empty IDs skipped)", n)
+		}
+		n, err = s.AddParticipants(ctx, "thread", []string{"second"})
+		must(t, err)
+		if n != 0 {
+			t.Fatalf("re-adding a participant added %d, want 0", n)
+		}
+		if _, err := s.AddParticipants(ctx, "", []string{"first"}); err == nil {
+			t.Fatal("a participant without a conversation was accepted")
+		}
+		if n, err := s.AddParticipants(ctx, "thread", nil); err != nil || n != 0 {
+			t.Fatalf("adding nobody = %d, %v", n, err)
+		}
+		// A conversation the store has no row for (yet) is still listed:
+		// an erasure must not depend on the order of writes.
+		c.Advance(time.Minute)
+		_, err = s.AddParticipants(ctx, "dm-unrecorded", []string{"second"})
+		must(t, err)
+		got, err := s.ConversationsByParticipant(ctx, "second")
+		must(t, err)
+		if !slices.Equal(got, []string{"thread", "dm-unrecorded"}) {
+			t.Fatalf("conversations of the second customer = %v, want thread then dm-unrecorded", got)
+		}
+		if got, _ := s.ConversationsByParticipant(ctx, "nobody"); len(got) != 0 {
+			t.Fatalf("conversations of an unknown subject = %v", got)
+		}
+		// The thread's own subject is the first author only.
+		if cs, _ := s.ConversationsBySubject(ctx, "second"); len(cs) != 0 {
+			t.Fatalf("the second customer owns %v", cs)
+		}
+
+		// Deleting the conversation deletes every participant's row of it,
+		// and no other.
+		must(t, s.DeleteConversation(ctx, "thread"))
+		for _, subj := range []string{"first", "second"} {
+			got, err := s.ConversationsByParticipant(ctx, subj)
+			must(t, err)
+			if slices.Contains(got, "thread") {
+				t.Fatalf("%s still participates in the deleted thread", subj)
+			}
+		}
+		if got, _ := s.ConversationsByParticipant(ctx, "second"); !slices.Equal(got, []string{"dm-unrecorded"}) {
+			t.Fatalf("after deleting the thread the second customer has %v, want dm-unrecorded", got)
+		}
 	})
 }
 
@@ -471,6 +543,11 @@ func TestPurgeSubjectLeavesOnlyLedgerAndAudit(t *testing.T) {
 		must(t, s.UpsertConversation(ctx, store.Conversation{ID: "conv-bystander", SubjectID: "bystander"}))
 		_, err = s.ClaimConversationEvents(ctx, []store.EventClaim{{Key: "ev1", ConversationID: conv}, {Key: "ev2", ConversationID: "conv-bystander"}})
 		must(t, err)
+		// Both wrote in each other's public thread.
+		_, err = s.AddParticipants(ctx, conv, []string{subj, "bystander"})
+		must(t, err)
+		_, err = s.AddParticipants(ctx, "conv-bystander", []string{"bystander", subj})
+		must(t, err)
 		must(t, s.Park(ctx, store.ParkedMessage{ID: "pk", ConversationID: conv, Payload: []byte("enc")}))
 		must(t, s.EnqueueInbox(ctx, []store.InboxItem{{ConversationID: conv, KeyID: "dk-s", Payload: []byte("enc")}}))
 		_, err = s.CreateReview(ctx, store.Review{ID: "rv", SubjectID: subj, ConversationID: conv})
@@ -484,7 +561,10 @@ func TestPurgeSubjectLeavesOnlyLedgerAndAudit(t *testing.T) {
 		counts, err := s.PurgeSubject(ctx, subj)
 		must(t, err)
 		want := store.PurgeCounts{"events": 1, "parked": 1, "inbox": 1, "reviews": 1, "conversations": 1,
-			"identifiers": 1, "links": 1, "data_keys": 1, "subjects": 1}
+			"identifiers": 1, "links": 1, "data_keys": 1, "subjects": 1,
+			// Both rows of the subject's conversation and the subject's row
+			// in the bystander's.
+			"participants": 3}
 		for k, v := range want {
 			if counts[k] != v {
 				t.Errorf("purged %s = %d, want %d (all: %v)", k, counts[k], v, counts)
@@ -513,6 +593,9 @@ func TestPurgeSubjectLeavesOnlyLedgerAndAudit(t *testing.T) {
 		}
 		if fresh, _ := s.ClaimEvents(ctx, []string{"ev2"}); fresh[0] {
 			t.Fatal("bystander's dedupe key was purged")
+		}
+		if cs, _ := s.ConversationsByParticipant(ctx, "bystander"); !slices.Equal(cs, []string{"conv-bystander"}) {
+			t.Fatalf("bystander's participations after the purge = %v, want only their own conversation", cs)
 		}
 	})
 }
