@@ -253,6 +253,33 @@ func (s *sqlStore) AddParticipants(ctx context.Context, conversationID string, s
 	added := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		added = 0
+		// A participation must name a subject that exists. On PostgreSQL
+		// the share locks make a concurrent MergeSubjects or PurgeSubject
+		// (which lock the subject for update first) either wait for this
+		// insert and then move or delete its rows, or finish first so that
+		// the subject is seen gone here; SQLite serialises writers anyway.
+		lock := ""
+		if s.backend == BackendPostgres {
+			lock = " FOR SHARE"
+		}
+		for _, ch := range chunks(len(subjectIDs), maxInList) {
+			part := subjectIDs[ch[0]:ch[1]]
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM subjects WHERE id IN (`+placeholders(len(part))+`) ORDER BY id`+lock), stringArgs(part)...)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if n != len(part) {
+				return ErrNotFound
+			}
+		}
 		for _, ch := range chunks(len(subjectIDs), maxInList/3) {
 			part := subjectIDs[ch[0]:ch[1]]
 			args := make([]any, 0, 3*len(part))
@@ -272,6 +299,9 @@ func (s *sqlStore) AddParticipants(ctx context.Context, conversationID string, s
 		}
 		return nil
 	})
+	if errors.Is(err, ErrNotFound) {
+		return 0, ErrNotFound
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: add participants: %w", err)
 	}

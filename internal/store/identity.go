@@ -240,6 +240,9 @@ func (s *sqlStore) MergeSubjects(ctx context.Context, from, into string) error {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockSubject(ctx, tx, from); err != nil {
+			return err
+		}
 		var exists int
 		err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM subjects WHERE id = ?`), into).Scan(&exists)
 		if err != nil {
@@ -292,6 +295,22 @@ func (s *sqlStore) MergeSubjects(ctx context.Context, from, into string) error {
 	return nil
 }
 
+// lockSubject locks a subject's row for update on PostgreSQL, before a
+// merge or purge moves or deletes the rows that name it, so that
+// AddParticipants (which share-locks the subject) cannot slip a row in
+// between. A missing subject is not an error. SQLite serialises writers.
+func (s *sqlStore) lockSubject(ctx context.Context, tx *sql.Tx, id string) error {
+	if s.backend != BackendPostgres {
+		return nil
+	}
+	var got string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM subjects WHERE id = $1 FOR UPDATE`, id).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
 // PurgeSubject deletes everything about a subject except ledger and audit.
 func (s *sqlStore) PurgeSubject(ctx context.Context, subjectID string) (PurgeCounts, error) {
 	if subjectID == "" {
@@ -300,6 +319,9 @@ func (s *sqlStore) PurgeSubject(ctx context.Context, subjectID string) (PurgeCou
 	var counts PurgeCounts
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		counts = PurgeCounts{}
+		if err := s.lockSubject(ctx, tx, subjectID); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM conversations WHERE subject_id = ?`), subjectID)
 		if err != nil {
 			return err

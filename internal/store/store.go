@@ -99,7 +99,9 @@ type Conversations interface {
 	// AddParticipants records that the subjects wrote in the conversation,
 	// so that an erasure of any of them finds it (a public thread holds
 	// several customers; the conversation's SubjectID is only the first).
-	// It is idempotent and returns how many pairs were new.
+	// It is idempotent and returns how many pairs were new. When a subject
+	// does not exist (merged into another or purged meanwhile) it writes
+	// nothing and returns ErrNotFound: look the subjects up again.
 	AddParticipants(ctx context.Context, conversationID string, subjectIDs []string) (int, error)
 	// ConversationsByParticipant lists the IDs of the conversations the
 	// subject wrote in, oldest participation first. A conversation appears

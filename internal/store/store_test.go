@@ -472,7 +472,19 @@ func TestParticipants(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		c := newClock()
 		s := b.Open(t, store.Options{Now: c.Now})
+		for _, id := range []string{"first", "second"} {
+			_, err := s.CreateSubject(ctx, store.Subject{ID: id})
+			must(t, err)
+		}
 		must(t, s.UpsertConversation(ctx, store.Conversation{ID: "thread", Channel: "x", SubjectID: "first"}))
+		// A subject that does not exist (merged away or purged) is refused,
+		// and nothing of the call is written.
+		if _, err := s.AddParticipants(ctx, "thread", []string{"first", "gone"}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("participation of a missing subject: %v, want ErrNotFound", err)
+		}
+		if got, _ := s.ConversationsByParticipant(ctx, "first"); len(got) != 0 {
+			t.Fatalf("a refused call wrote %v", got)
+		}
 		n, err := s.AddParticipants(ctx, "thread", []string{"first", "second", "first", ""})
 		must(t, err)
 		if n != 2 {
@@ -519,6 +531,39 @@ func TestParticipants(t *testing.T) {
 		}
 		if got, _ := s.ConversationsByParticipant(ctx, "second"); !slices.Equal(got, []string{"dm-unrecorded"}) {
 			t.Fatalf("after deleting the thread the second customer has %v, want dm-unrecorded", got)
+		}
+	})
+}
+
+// TestParticipantsRaceMerge adds a participation while the subject is
+// merged into another: the row ends up on the surviving subject, or the
+// add is refused, never on the merged-away subject.
+func TestParticipantsRaceMerge(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s := b.Open(t, store.Options{})
+		for i := range 30 {
+			from, into, conv := fmt.Sprintf("from-%d", i), fmt.Sprintf("into-%d", i), fmt.Sprintf("thread-%d", i)
+			for _, id := range []string{from, into} {
+				_, err := s.CreateSubject(ctx, store.Subject{ID: id})
+				must(t, err)
+			}
+			var wg sync.WaitGroup
+			var addErr, mergeErr error
+			wg.Add(2)
+			go func() { defer wg.Done(); _, addErr = s.AddParticipants(ctx, conv, []string{from}) }()
+			go func() { defer wg.Done(); mergeErr = s.MergeSubjects(ctx, from, into) }()
+			wg.Wait()
+			must(t, mergeErr)
+			if addErr != nil && !errors.Is(addErr, store.ErrNotFound) {
+				t.Fatal(addErr)
+			}
+			if got, _ := s.ConversationsByParticipant(ctx, from); len(got) != 0 {
+				t.Fatalf("round %d: the merged-away subject still participates in %v", i, got)
+			}
+			got, _ := s.ConversationsByParticipant(ctx, into)
+			if addErr == nil && !slices.Equal(got, []string{conv}) {
+				t.Fatalf("round %d: the add succeeded but the surviving subject participates in %v", i, got)
+			}
 		}
 	})
 }
