@@ -134,7 +134,8 @@ func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error)
 	return fp, a.ledgerFound(ctx, in, fp)
 }
 
-// subjectLinks adds a subject's CRM links and conversations to the query.
+// subjectLinks adds a subject's CRM links and conversations (those it is
+// the subject of and those it wrote in) to the query.
 func (a *DSR) subjectLinks(ctx context.Context, subjectID string, q *crm.DiscoverQuery, convs map[string]bool) error {
 	links, err := a.Store.LinksBySubject(ctx, subjectID)
 	if err != nil {
@@ -151,6 +152,15 @@ func (a *DSR) subjectLinks(ctx context.Context, subjectID string, q *crm.Discove
 	}
 	for _, c := range cs {
 		convs[c.ID] = true
+	}
+	// Public threads the subject wrote in but did not start: their
+	// executions hold the subject's messages too.
+	joined, err := a.Store.ConversationsByParticipant(ctx, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, id := range joined {
+		convs[id] = true
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,19 +61,14 @@ func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResu
 	a.Metrics.SyncEvents.Add(float64(len(res.Written)))
 	a.Metrics.CRMCalls.Add(float64(res.Calls))
 	res.State.SubjectID = batch.State.SubjectID
+	res.State.Participants = batch.State.Participants
 	if err := a.Store.UpsertConversation(ctx, store.Conversation{
 		ID: batch.ConversationID, Channel: channelOf(batch.Events), KeyID: batch.ConversationID, LastEventAt: time.Now(),
 	}); err != nil {
 		return res, err
 	}
-	if res.State.SubjectID == "" {
-		if e, ok := customer(batch.Events); ok {
-			sid, err := a.registerSubject(ctx, batch.ConversationID, e)
-			if err != nil {
-				return res, err
-			}
-			res.State.SubjectID = sid
-		}
+	if err := a.registerParticipants(ctx, batch.ConversationID, batch.Events, &res.State); err != nil {
+		return res, err
 	}
 	if err := a.park(ctx, batch, res.Parked); err != nil {
 		return res, err
@@ -121,57 +118,197 @@ func (a *Sync) park(ctx context.Context, batch crm.SyncBatch, parked []crm.Parke
 	return nil
 }
 
-// customer returns the first inbound message: its author is the
-// conversation's customer.
-func customer(events []schemas.Event) (schemas.Event, bool) {
+// participantsLimit bounds how many participants a conversation's state
+// remembers; a customer who was forgotten costs one store lookup when they
+// write again.
+const participantsLimit = 256
+
+// maxRegisterAttempts bounds how often registerParticipants looks the
+// subjects up again after one was merged away or purged meanwhile.
+const maxRegisterAttempts = 5
+
+// customers returns the first inbound message of every customer of the
+// batch, in order: the first is the conversation's customer, the others
+// wrote in the same public thread.
+func customers(events []schemas.Event) []schemas.Event {
+	var out []schemas.Event
+	seen := map[string]bool{}
 	for _, e := range events {
-		if e.Direction == schemas.Inbound && e.Kind == schemas.KindMessage && e.Author.PlatformUserID != "" {
-			return e, true
+		if e.Direction != schemas.Inbound || e.Kind != schemas.KindMessage || e.Author.PlatformUserID == "" {
+			continue
 		}
+		key := string(e.Channel) + ":" + e.Author.PlatformUserID
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, e)
 	}
-	return schemas.Event{}, false
+	return out
 }
 
-// registerSubject makes the conversation's customer a data subject from
-// the first message on: the persona's handle is stored hashed (for lookup)
-// and encrypted (for the access export), and the conversation and its data
-// key join the subject. So a handle that never gets linked to a contact can
-// still be found, exported and erased. A persona seen before on another
-// conversation is the same subject.
-func (a *Sync) registerSubject(ctx context.Context, conversationID string, e schemas.Event) (string, error) {
-	hash := a.Hasher.Hash(store.KindHandle, string(e.Channel)+":"+e.Author.PlatformUserID)
-	found, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{hash})
+// newcomer is a customer of a batch who is not registered yet.
+type newcomer struct {
+	hash  string
+	event schemas.Event
+}
+
+// registerParticipants makes every customer who wrote in the batch a data
+// subject and a participant of the conversation, so that an erasure for
+// any of them finds the conversation, also a public thread that another
+// customer started. The first customer of a conversation without a
+// subject becomes its subject, and the conversation's data key joins
+// theirs. Customers the state remembers cost no store call.
+func (a *Sync) registerParticipants(ctx context.Context, conversationID string, events []schemas.Event, st *crm.ConversationState) error {
+	needOwner := st.SubjectID == ""
+	known := make(map[string]bool, len(st.Participants))
+	for _, h := range st.Participants {
+		known[h] = true
+	}
+	var fresh []newcomer
+	for i, e := range customers(events) {
+		h := a.Hasher.Hash(store.KindHandle, string(e.Channel)+":"+e.Author.PlatformUserID)
+		// The first customer is looked up while the conversation has no
+		// subject, so that it gets one.
+		if known[h] && !(needOwner && i == 0) {
+			continue
+		}
+		fresh = append(fresh, newcomer{hash: h, event: e})
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		subjects, err := a.subjectsFor(ctx, conversationID, fresh)
+		if err != nil {
+			return err
+		}
+		if needOwner {
+			if err := a.Store.SetConversationSubject(ctx, conversationID, subjects[0]); err != nil {
+				return err
+			}
+			if err := a.Keys.Merge(ctx, []string{conversationID}, subjects[0]); err != nil {
+				return err
+			}
+		}
+		// Last, because it checks that the subjects still exist: a merge
+		// that comes later moves the conversation, its key and the
+		// participations along; one that came earlier makes this fail.
+		_, err = a.Store.AddParticipants(ctx, conversationID, subjects)
+		if err == nil {
+			if needOwner {
+				st.SubjectID = subjects[0]
+			}
+			break
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		// A subject was merged into another (two conversations of one new
+		// customer, or an identity link) or erased meanwhile: look again.
+		if attempt == maxRegisterAttempts {
+			return errors.New("the subjects of a conversation's customers kept changing while they were registered; the activity retries")
+		}
+	}
+	hashes := make([]string, len(fresh))
+	for i, n := range fresh {
+		hashes[i] = n.hash
+	}
+	st.Participants = remember(st.Participants, hashes)
+	return nil
+}
+
+// remember appends the hashes that are new to list and keeps the most
+// recent participantsLimit.
+func remember(list, hashes []string) []string {
+	out := append([]string(nil), list...)
+	for _, h := range hashes {
+		if i := slices.Index(out, h); i >= 0 {
+			out = slices.Delete(out, i, i+1)
+		}
+		out = append(out, h)
+	}
+	if len(out) > participantsLimit {
+		out = out[len(out)-participantsLimit:]
+	}
+	return out
+}
+
+// subjectsFor returns the subject of each newcomer, in order, with one
+// store lookup for all of them. A handle seen before (on this or another
+// conversation) is its existing subject; a new one becomes a subject,
+// stored hashed (for lookup) and encrypted under the conversation's key
+// (for the access export). So a handle that never gets linked to a contact
+// can still be found, exported and erased.
+func (a *Sync) subjectsFor(ctx context.Context, conversationID string, fresh []newcomer) ([]string, error) {
+	hashes := make([]string, len(fresh))
+	for i, n := range fresh {
+		hashes[i] = n.hash
+	}
+	ids, err := a.Store.IdentifiersByHashes(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	holders := map[string]string{} // hash → lowest subject holding it
+	for _, id := range ids {
+		if cur, ok := holders[id.Hash]; !ok || id.SubjectID < cur {
+			holders[id.Hash] = id.SubjectID
+		}
+	}
+	out := make([]string, len(fresh))
+	for i, n := range fresh {
+		if sid, ok := holders[n.hash]; ok {
+			out[i] = sid
+			continue
+		}
+		sid, err := a.newSubject(ctx, conversationID, n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = sid
+	}
+	return out, nil
+}
+
+// newSubject makes a new customer a data subject. Two conversations that
+// register the same new customer at the same time both create a subject;
+// both then see the two and merge into the lowest subject ID, so they
+// converge on one subject whatever the interleaving (as Identity.subjectFor
+// does for contacts).
+func (a *Sync) newSubject(ctx context.Context, conversationID string, n newcomer) (string, error) {
+	e := n.event
+	s, err := a.Store.CreateSubject(ctx, store.Subject{})
 	if err != nil {
 		return "", err
 	}
-	var subjectID string
-	if len(found) > 0 {
-		subjectID = found[0]
-	} else {
-		s, err := a.Store.CreateSubject(ctx, store.Subject{})
-		if err != nil {
-			return "", err
-		}
-		subjectID = s.ID
-		display := e.Author.Handle
-		if display == "" {
-			display = e.Author.DisplayName
-		}
-		sealed, err := a.Sealer.Seal(ctx, conversationID, []byte(string(e.Channel)+":"+e.Author.PlatformUserID+" "+display))
-		if err != nil {
-			return "", err
-		}
-		if _, err := a.Store.AddIdentifiers(ctx, []store.Identifier{{
-			SubjectID: subjectID, Kind: store.KindHandle, Hash: hash, Ciphertext: sealed,
-			KeyID: conversationID, SourceConversationID: conversationID,
-		}}); err != nil {
-			return "", err
-		}
+	display := e.Author.Handle
+	if display == "" {
+		display = e.Author.DisplayName
 	}
-	if err := a.Store.SetConversationSubject(ctx, conversationID, subjectID); err != nil {
+	sealed, err := a.Sealer.Seal(ctx, conversationID, []byte(string(e.Channel)+":"+e.Author.PlatformUserID+" "+display))
+	if err != nil {
 		return "", err
 	}
-	return subjectID, a.Keys.Merge(ctx, []string{conversationID}, subjectID)
+	if _, err := a.Store.AddIdentifiers(ctx, []store.Identifier{{
+		SubjectID: s.ID, Kind: store.KindHandle, Hash: n.hash, Ciphertext: sealed,
+		KeyID: conversationID, SourceConversationID: conversationID,
+	}}); err != nil {
+		return "", err
+	}
+	ids, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{n.hash})
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", errors.New("a customer's new subject was erased while it was registered; the activity retries")
+	}
+	winner := ids[0] // sorted: every racer picks the same one
+	for _, from := range ids[1:] {
+		if err := a.Store.MergeSubjects(ctx, from, winner); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return winner, nil
 }
 
 // ProbeCRM makes one cheap CRM call, through the budget gate.

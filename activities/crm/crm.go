@@ -26,6 +26,11 @@ type ConversationState struct {
 	// SubjectID is webcaresync's data subject of the conversation's
 	// customer (identity graph); connectors pass it through unchanged.
 	SubjectID string `json:"subject_id,omitempty"`
+	// Participants are the keyed handle hashes of the customers already
+	// registered as participants of the conversation (the most recent
+	// ones), so that a batch costs no store call for them; connectors pass
+	// it through unchanged.
+	Participants []string `json:"participants,omitempty"`
 	// PostIDs maps platform message ids to CRM post ids, for reply-to links.
 	// The workflow keeps only the recent ones.
 	PostIDs map[string]string `json:"post_ids,omitempty"`
