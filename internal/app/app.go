@@ -108,6 +108,8 @@ type App struct {
 	// Relay delivers the inbox to Temporal, when Parts.Inbox is set.
 	Relay *ingest.Relay
 
+	httpLn net.Listener
+
 	masterKeys *privacy.MasterKeys
 	closeOnce  sync.Once
 	cancel     context.CancelFunc
@@ -155,6 +157,14 @@ func Start(ctx context.Context, cfg config.Config, log *zap.Logger, parts Parts)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	if parts.HTTP {
+		// Listen before Temporal starts: the Web UI is configured with the
+		// codec endpoint's address, which must be known (ephemeral ports)
+		// and answer as soon as the UI does.
+		if err := a.listenHTTP(parts); err != nil {
+			return a, err
+		}
+	}
 	if err := a.startTemporal(ctx, parts); err != nil {
 		return a, err
 	}
@@ -262,7 +272,9 @@ func (a *App) startTemporal(ctx context.Context, parts Parts) error {
 			// The UI appends /decode and cannot send a header, so the codec
 			// token is a path element. It only decodes, and the UI listens on
 			// loopback in dev.
-			opts.UICodecEndpoint = "http://" + a.Cfg.HTTPAddr + "/codec/" + a.Secrets.CodecToken
+			if a.httpLn != nil {
+				opts.UICodecEndpoint = "http://" + browserHostPort(a.HTTPAddr) + "/codec/" + a.Secrets.CodecToken
+			}
 		}
 		srv, err := temporalserver.Start(ctx, opts)
 		if err != nil {
@@ -429,15 +441,13 @@ func (a *App) startHTTP(runCtx context.Context, parts Parts) error {
 	if a.Secrets.AdminToken != "" {
 		a.Tokens.Add("admin", a.Secrets.AdminToken, edge.ScopeAdmin)
 	}
-	addr := a.Cfg.HTTPAddr
-	if parts.EphemeralPorts {
-		addr = "127.0.0.1:0"
+	ln := a.httpLn
+	if ln == nil {
+		if err := a.listenHTTP(parts); err != nil {
+			return err
+		}
+		ln = a.httpLn
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (set WEBCARESYNC_HTTP_ADDR): %w", addr, err)
-	}
-	a.HTTPAddr = ln.Addr().String()
 	srv := &edge.Server{
 		Channels: a.Channels(),
 		Ingest:   a.Ingestor,
@@ -459,6 +469,40 @@ func (a *App) startHTTP(runCtx context.Context, parts Parts) error {
 		}
 	}()
 	return nil
+}
+
+// listenHTTP opens the HTTP edge's listener and sets HTTPAddr.
+func (a *App) listenHTTP(parts Parts) error {
+	addr := a.Cfg.HTTPAddr
+	if parts.EphemeralPorts {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (set WEBCARESYNC_HTTP_ADDR): %w", addr, err)
+	}
+	a.httpLn = ln
+	a.HTTPAddr = ln.Addr().String()
+	a.closers = append(a.closers, func() error {
+		// Serve closes the listener once it runs; this covers a start
+		// that failed before it.
+		_ = ln.Close()
+		return nil
+	})
+	return nil
+}
+
+// browserHostPort turns a listen address into one a browser on the same
+// machine can call: an unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func browserHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func (a *App) readyChecks() []edge.Check {

@@ -93,7 +93,7 @@ func (a *App) codecHandler() http.Handler {
 	}
 	opts := []privacy.CodecHandlerOption{}
 	if a.Temporal != nil && a.Temporal.UIAddress() != "" {
-		opts = append(opts, privacy.WithAllowedOrigins(a.Temporal.UIAddress()))
+		opts = append(opts, privacy.WithAllowedOrigins(privacy.UIOrigins(a.Temporal.UIAddress())...))
 	}
 	return privacy.CodecHandler(privacy.NewCodec(a.Keyring), privacy.TokenAuth(tokens...), opts...)
 }

@@ -2,7 +2,9 @@ package privacy
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -20,6 +22,41 @@ const (
 
 // DefaultUIOrigins are the origins of the embedded Temporal Web UI in dev.
 var DefaultUIOrigins = []string{"http://127.0.0.1:8233", "http://localhost:8233"}
+
+// UIOrigins returns the browser origins of a Web UI served at uiAddress
+// (such as "http://127.0.0.1:8233"), for WithAllowedOrigins. For a loopback
+// host it returns the same scheme and port under 127.0.0.1, localhost and
+// [::1] too: people open "localhost:8233" as often as the address the server
+// printed, and the UI shows "Codec Server could not connect" for an origin
+// the codec endpoint does not allow. Other hosts are returned as given.
+func UIOrigins(uiAddress string) []string {
+	u, err := url.Parse(strings.TrimRight(uiAddress, "/"))
+	if err != nil || u.Host == "" {
+		return []string{uiAddress}
+	}
+	origin := u.Scheme + "://" + u.Host
+	host, port := u.Hostname(), u.Port()
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return []string{origin}
+	}
+	hostPort := func(h string) string {
+		if port != "" {
+			return net.JoinHostPort(h, port)
+		}
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
+	}
+	out := []string{origin}
+	for _, h := range []string{"127.0.0.1", "localhost", "::1"} {
+		if o := u.Scheme + "://" + hostPort(h); !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
 
 // maxCodecBody bounds a codec request body. The SDK handler reads the whole
 // body into memory.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,6 +179,59 @@ func TestCodecEndpointCORS(t *testing.T) {
 	resp, _ = post(t, custom.URL+"/decode", payloadsJSON(t), map[string]string{"Origin": "https://temporal.example.com", "Authorization": "Bearer " + codecToken})
 	if resp.Header.Get("Access-Control-Allow-Origin") != "https://temporal.example.com" {
 		t.Fatalf("configured origin not allowed: %v", resp.Header)
+	}
+}
+
+func TestUIOrigins(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"http://127.0.0.1:41234", []string{"http://127.0.0.1:41234", "http://localhost:41234", "http://[::1]:41234"}},
+		{"http://localhost:8233/", []string{"http://localhost:8233", "http://127.0.0.1:8233", "http://[::1]:8233"}},
+		{"http://[::1]:8233", []string{"http://[::1]:8233", "http://127.0.0.1:8233", "http://localhost:8233"}},
+		{"http://127.0.0.1", []string{"http://127.0.0.1", "http://localhost", "http://[::1]"}},
+		{"https://temporal.example.com", []string{"https://temporal.example.com"}},
+		{"http://10.0.0.5:8233", []string{"http://10.0.0.5:8233"}},
+	}
+	for _, c := range cases {
+		if got := UIOrigins(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("UIOrigins(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCodecEndpointCORSLocalhost is the preflight a browser sends when a
+// person opens the dev UI as http://localhost:PORT while the server printed
+// http://127.0.0.1:PORT: both must be allowed, or the UI shows "Codec Server
+// could not connect".
+func TestCodecEndpointCORSLocalhost(t *testing.T) {
+	tk := newTestKeys(t)
+	srv := httptest.NewServer(CodecHandler(NewCodec(tk.kr), TokenAuth(codecToken), WithAllowedOrigins(UIOrigins("http://127.0.0.1:41234")...)))
+	defer srv.Close()
+	for _, origin := range []string{"http://127.0.0.1:41234", "http://localhost:41234"} {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/"+codecToken+"/decode?preserveStorageRefs=true", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type,x-namespace")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin = %q", origin, got)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/decode", nil)
+	req.Header.Set("Origin", "http://localhost:8233")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("an origin on another port was allowed: %q", got)
 	}
 }
 
