@@ -38,7 +38,7 @@ func Main(args []string) int {
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "", "data directory (default: ./.webcaresync, env WEBCARESYNC_DATA_DIR)")
 	root.AddCommand(
 		devCmd(g), demoCmd(g), serveCmd(g), workerCmd(g), configCmd(g), sandboxCmd(g),
-		importCmd(g), dsrCmd(g), reviewCmd(g), parkedCmd(g), benchCmd(g), privacyCmd(g),
+		importCmd(g), dsrCmd(g), reviewCmd(g), parkedCmd(g), benchCmd(g), privacyCmd(g), samplesCmd(g),
 	)
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
