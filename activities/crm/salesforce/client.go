@@ -55,7 +55,25 @@ type Config struct {
 	AutoAssign bool
 	// HTTPTimeout bounds each HTTP request. Default: 30s.
 	HTTPTimeout time.Duration
+	// HardDelete says how an erasure keeps deleted records out of
+	// Salesforce's Recycle Bin, where they stay restorable for 15 days:
+	//   - "auto": a Bulk API 2.0 hardDelete job when the integration user
+	//     has the "Bulk API Hard Delete" permission, otherwise a delete
+	//     followed by emptyRecycleBin() for those records;
+	//   - "bulk": a hardDelete job only; without the permission the
+	//     erasure stops with an error instead of using the Recycle Bin;
+	//   - "off": no Bulk API: a delete followed by emptyRecycleBin().
+	// Records that were already in the Recycle Bin are purged with
+	// emptyRecycleBin() in every mode. Default: "auto".
+	HardDelete string
 }
+
+// The values of Config.HardDelete.
+const (
+	HardDeleteAuto = "auto"
+	HardDeleteBulk = "bulk"
+	HardDeleteOff  = "off"
+)
 
 // jwtLifetime is the exp of JWT bearer assertions. Salesforce accepts at
 // most a few minutes; short keeps a leaked assertion useless.
@@ -110,6 +128,13 @@ func NewClient(cfg Config, reg prometheus.Registerer, log *zap.Logger) (*Client,
 	}
 	if cfg.HTTPTimeout <= 0 {
 		cfg.HTTPTimeout = 30 * time.Second
+	}
+	switch cfg.HardDelete {
+	case "":
+		cfg.HardDelete = HardDeleteAuto
+	case HardDeleteAuto, HardDeleteBulk, HardDeleteOff:
+	default:
+		return nil, fmt.Errorf("salesforce hard_delete %q: use auto, bulk or off", cfg.HardDelete)
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -270,6 +295,12 @@ type request struct {
 	path   string // absolute path, such as /services/data/v62.0/limits
 	query  map[string]string
 	body   any
+	// raw, when set, is sent as the body instead of body, with
+	// contentType (Bulk API CSV uploads).
+	raw         []byte
+	contentType string
+	// accept overrides the Accept header (default application/json).
+	accept string
 }
 
 // response is a REST answer that was not an error.
@@ -309,7 +340,12 @@ func (c *Client) send(ctx context.Context, s session, req request) (*response, e
 	if req.query != nil {
 		r.SetQueryParams(req.query)
 	}
-	if req.body != nil {
+	if req.accept != "" {
+		r.SetHeader("Accept", req.accept)
+	}
+	if req.raw != nil {
+		r.SetHeader("Content-Type", req.contentType).SetBody(req.raw)
+	} else if req.body != nil {
 		data, err := json.Marshal(req.body)
 		if err != nil {
 			return nil, &crm.Error{Kind: crm.Permanent, Code: "ENCODE", Message: "cannot encode the request body"}

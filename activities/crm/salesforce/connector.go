@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,9 @@ type Connector struct {
 	client *Client
 	m      *mappings.Mapping
 	log    *zap.Logger
+	// noHardDelete is when (Unix nanoseconds) Salesforce last refused a
+	// hard delete for lack of "Bulk API Hard Delete"; 0 if never.
+	noHardDelete atomic.Int64
 }
 
 // New builds a Salesforce connector. reg receives the client's metrics and

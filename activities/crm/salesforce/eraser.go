@@ -3,11 +3,13 @@ package salesforce
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -125,10 +127,12 @@ type query struct {
 
 // runQueries runs independent queries, up to 25 in one Composite call, and
 // hands each its records (following nextRecordsUrl when an answer is
-// paged). One query alone is sent as a plain query.
+// paged). One query alone is sent as a plain query. The queries are
+// queryAll: a data subject's records in the Recycle Bin are still
+// readable and restorable, so they are found, exported and purged too.
 func (c *Connector) runQueries(ctx context.Context, qs []query) error {
 	if len(qs) == 1 {
-		recs, err := c.client.Query(ctx, qs[0].soql)
+		recs, err := c.client.QueryAll(ctx, qs[0].soql)
 		if err != nil {
 			return err
 		}
@@ -139,7 +143,7 @@ func (c *Connector) runQueries(ctx context.Context, qs []query) error {
 		part := qs[start:min(start+MaxComposite, len(qs))]
 		subs := make([]Subrequest, len(part))
 		for i, q := range part {
-			subs[i] = Subrequest{Method: http.MethodGet, URL: "/query?q=" + url.QueryEscape(q.soql), ReferenceID: fmt.Sprintf("q%d", i)}
+			subs[i] = Subrequest{Method: http.MethodGet, URL: "/queryAll?q=" + url.QueryEscape(q.soql), ReferenceID: fmt.Sprintf("q%d", i)}
 		}
 		resps, err := c.client.Composite(ctx, false, subs)
 		if err != nil {
@@ -245,6 +249,9 @@ type discovery struct {
 //   - SocialPosts by persona and by Contact (WhoId); Cases by ContactId and
 //     by the subject's posts; a persona's or post's Contact is followed too.
 //   - Tasks by WhoId and Individuals by Contact.IndividualId.
+//
+// Records in the Recycle Bin are found too (queryAll): they are still
+// readable and restorable, so an erasure must purge them.
 //
 // Cases and the brand's replies are the subject's only when they are about
 // the subject: a case whose ContactId is the subject's, or that the subject
@@ -735,19 +742,20 @@ func (c *Connector) dsrProvider(sf string) string {
 }
 
 // exportFields are the fields an access export reads per object, besides
-// the fields the mapping writes.
+// the fields the mapping writes. IsDeleted marks records in the Recycle
+// Bin, which the export includes: Salesforce still holds them.
 var exportFields = map[string][]string{
-	SObjectContact: {"Id", "Name", "Salutation", "FirstName", "LastName", "Email", "Phone", "MobilePhone", "HomePhone", "OtherPhone",
+	SObjectContact: {"Id", "IsDeleted", "Name", "Salutation", "FirstName", "LastName", "Email", "Phone", "MobilePhone", "HomePhone", "OtherPhone",
 		"MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry", "Birthdate", "Title", "Department",
 		"Description", "AccountId", "IndividualId", "HasOptedOutOfEmail", "DoNotCall", "CreatedDate", "LastModifiedDate"},
-	SObjectPersona: {"Id", "Name", "Provider", "ExternalId", "RealName", "ProfileUrl", "ParentId", "Bio", "CreatedDate", "LastModifiedDate"},
-	SObjectPost: {"Id", "Name", "Content", "Headline", "Handle", "Provider", "MessageType", "Posted", "IsOutbound", "ExternalPostId",
+	SObjectPersona: {"Id", "IsDeleted", "Name", "Provider", "ExternalId", "RealName", "ProfileUrl", "ParentId", "Bio", "CreatedDate", "LastModifiedDate"},
+	SObjectPost: {"Id", "IsDeleted", "Name", "Content", "Headline", "Handle", "Provider", "MessageType", "Posted", "IsOutbound", "ExternalPostId",
 		"PostUrl", "Status", "PersonaId", "ParentId", "WhoId", "ReplyToId", "CreatedDate", "LastModifiedDate"},
-	SObjectCase: {"Id", "CaseNumber", "Subject", "Description", "Status", "Origin", "Priority", "ContactId", "SuppliedName",
+	SObjectCase: {"Id", "IsDeleted", "CaseNumber", "Subject", "Description", "Status", "Origin", "Priority", "ContactId", "SuppliedName",
 		"SuppliedEmail", "SuppliedPhone", "IsClosed", "ClosedDate", "CreatedDate", "LastModifiedDate"},
-	SObjectIndividual: {"Id", "Name", "Salutation", "FirstName", "LastName", "BirthDate", "ShouldForget", "HasOptedOutTracking",
+	SObjectIndividual: {"Id", "IsDeleted", "Name", "Salutation", "FirstName", "LastName", "BirthDate", "ShouldForget", "HasOptedOutTracking",
 		"HasOptedOutProfiling", "HasOptedOutProcessing", "HasOptedOutSolicit", "CreatedDate", "LastModifiedDate"},
-	SObjectTask: {"Id", "Subject", "Description", "Status", "Priority", "ActivityDate", "Type", "WhoId", "WhatId", "CreatedDate", "LastModifiedDate"},
+	SObjectTask: {"Id", "IsDeleted", "Subject", "Description", "Status", "Priority", "ActivityDate", "Type", "WhoId", "WhatId", "CreatedDate", "LastModifiedDate"},
 }
 
 // exportFieldList returns the fields to read of an object: the standard
@@ -807,8 +815,9 @@ func checkIDs(object string, ids []string) ([]string, error) {
 // Export reads the records' fields for an access request, grouped by
 // object: the personal and descriptive standard fields and every field the
 // mapping writes, without Salesforce's attributes. All objects are read in
-// one Composite call for up to 25 queries of 100 ids. Records that no
-// longer exist are left out.
+// one Composite call for up to 25 queries of 100 ids. Records in the
+// Recycle Bin are included (IsDeleted true); records that no longer exist
+// are left out.
 func (c *Connector) Export(ctx context.Context, records map[string][]string) (map[string][]map[string]any, error) {
 	out := map[string][]map[string]any{}
 	objects := make([]string, 0, len(records))
@@ -875,14 +884,55 @@ const (
 	actionRetained   = "retained"
 )
 
+// codeInRecycleBin is Salesforce's answer for a record in the Recycle Bin:
+// deleted, but still readable with queryAll and restorable with undelete.
+const codeInRecycleBin = "ENTITY_IS_DELETED"
+
 // gone reports whether a delete or update failed because the record no
-// longer exists, which for an erasure is success.
+// longer exists at all (hard-deleted, purged from the Recycle Bin, or never
+// there), which for an erasure is success. A record in the Recycle Bin is
+// not gone: it is purged.
 func gone(code string) bool {
 	switch code {
-	case "ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY":
+	case "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY":
 		return true
 	}
 	return false
+}
+
+// purgeRefused reports whether Salesforce refused to purge a record for
+// lack of a permission, which an administrator can grant: the record
+// stays in the Recycle Bin until Salesforce empties it.
+func purgeRefused(code string) bool {
+	switch code {
+	case "INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY", "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED", "FUNCTIONALITY_NOT_ENABLED":
+		return true
+	}
+	return false
+}
+
+// recycleBinDays is how long Salesforce keeps deleted records in the
+// Recycle Bin before it purges them itself.
+const recycleBinDays = 15
+
+// hardDeleteRecheck is how long auto mode takes a missing "Bulk API Hard
+// Delete" permission for granted before it tries a hard delete again.
+const hardDeleteRecheck = time.Hour
+
+// What the ledger says of deleted records.
+const (
+	detailHardDeleted = "deleted permanently with a Bulk API hardDelete job: never in the Recycle Bin, cannot be restored"
+	detailPurged      = "deleted and removed from the Recycle Bin with emptyRecycleBin(): cannot be restored (Salesforce may list the deleted rows in queryAll for about a day before it drops them)"
+	detailGone        = "already deleted permanently: not in the Recycle Bin, cannot be restored"
+)
+
+// detailInRecycleBin says why records are still in the Recycle Bin and
+// until when, and what to do.
+func detailInRecycleBin(code string, now time.Time) string {
+	return fmt.Sprintf("deleted, but still in the Salesforce Recycle Bin until %s at the latest, where an administrator can restore them; "+
+		"Salesforce purges them automatically after %d days. Salesforce refused to purge them now (%s): grant the integration user "+
+		"the Bulk API Hard Delete or Modify All Data permission, then open the erasure again to purge them",
+		now.AddDate(0, 0, recycleBinDays).UTC().Format("2006-01-02"), recycleBinDays, code)
 }
 
 // eraseFailure counts records one object's rule could not erase.
@@ -892,15 +942,59 @@ type eraseFailure struct {
 	n      int
 }
 
+// erasure is one Erase: the results so far, the records Salesforce
+// refused, and the records in the Recycle Bin that are purged at the end.
+type erasure struct {
+	c        *Connector
+	results  []crm.ErasureResult
+	failures []eraseFailure
+	// bin lists the records to purge from the Recycle Bin by object, in
+	// the order the objects were erased, with each object's policy.
+	bin      map[string][]string
+	binOrder []string
+	policy   map[string]string
+}
+
+func (r *erasure) add(obj, action string, n int, policy, detail string) {
+	if n == 0 {
+		return
+	}
+	for i, res := range r.results {
+		if res.Object == obj && res.Action == action && res.Policy == policy && res.Detail == detail {
+			r.results[i].Count += n
+			return
+		}
+	}
+	r.results = append(r.results, crm.ErasureResult{Object: obj, Action: action, Count: n, Policy: policy, Detail: detail})
+}
+
+// toBin queues a record in the Recycle Bin for the purge.
+func (r *erasure) toBin(obj, id, policy string) {
+	if _, ok := r.bin[obj]; !ok {
+		r.binOrder = append(r.binOrder, obj)
+	}
+	r.bin[obj] = append(r.bin[obj], id)
+	r.policy[obj] = policy
+}
+
 // Erase applies the mapping's erasure policy (mappings/salesforce.yaml,
-// erasure:) to the records, object by object in eraseOrder: delete in
-// Collections of 200, anonymise and redact as Collections updates, and
-// Individual.ShouldForget. A delete that Salesforce refuses falls back to
-// the rule's fallback. Records already gone count as erased, so running it
-// twice reports the same. An outage returns a Transient error at once
-// (Temporal retries the whole, idempotent erasure); records Salesforce
-// rejects for good are reported in one Permanent error after every other
-// record was handled. A typical subject takes one call per object.
+// erasure:) to the records, object by object in eraseOrder: delete,
+// anonymise and redact (Collections updates), and Individual.ShouldForget.
+// Deleted records must not stay restorable in Salesforce's Recycle Bin:
+// as Config.HardDelete says, they are deleted with a Bulk API 2.0
+// hardDelete job, or deleted and then purged with emptyRecycleBin(), which
+// also purges records of the subject that were already in the Recycle Bin
+// (an earlier attempt, an earlier version, a delete by hand). Records
+// Salesforce will not purge for lack of a permission are reported as
+// retained, with the date the Recycle Bin lets go of them. A delete that
+// Salesforce refuses falls back to the rule's fallback. Records already
+// gone count as erased, so running it twice reports the same counts. An
+// outage returns a Transient error at once (Temporal retries the whole,
+// idempotent erasure); records Salesforce rejects for good are reported
+// in one Permanent error after every other record was handled. A typical
+// subject takes one hardDelete job (four calls) per deleted object and one
+// call per updated object; on the Recycle Bin path, one call per deleted
+// object and one or two emptyRecycleBin() calls per 200 records.
 func (c *Connector) Erase(ctx context.Context, records map[string][]string) ([]crm.ErasureResult, error) {
 	objects := append([]string(nil), eraseOrder...)
 	var extra []string
@@ -912,8 +1006,7 @@ func (c *Connector) Erase(ctx context.Context, records map[string][]string) ([]c
 	sort.Strings(extra)
 	objects = append(objects, extra...)
 
-	var results []crm.ErasureResult
-	var failures []eraseFailure
+	run := &erasure{c: c, bin: map[string][]string{}, policy: map[string]string{}}
 	for _, obj := range objects {
 		if len(records[obj]) == 0 {
 			continue
@@ -925,83 +1018,202 @@ func (c *Connector) Erase(ctx context.Context, records map[string][]string) ([]c
 		if err != nil {
 			return nil, err
 		}
-		res, fail, err := c.eraseObject(ctx, obj, ids)
-		if err != nil {
+		if err := run.object(ctx, obj, ids); err != nil {
 			return nil, err
 		}
-		results = append(results, res...)
-		failures = append(failures, fail...)
 	}
-	if len(failures) == 0 {
-		return results, nil
+	if err := run.purge(ctx); err != nil {
+		return nil, err
 	}
-	parts := make([]string, len(failures))
-	for i, f := range failures {
+	if len(run.failures) == 0 {
+		return run.results, nil
+	}
+	parts := make([]string, len(run.failures))
+	for i, f := range run.failures {
 		parts[i] = fmt.Sprintf("%d %s (%s: %s)", f.n, f.object, f.code, describe(f.code, nil))
 	}
-	return results, &crm.Error{Kind: crm.Permanent, Code: failures[0].code,
+	return run.results, &crm.Error{Kind: crm.Permanent, Code: run.failures[0].code,
 		Message: "Salesforce refused to erase " + strings.Join(parts, "; ") + "; fix this in Salesforce or the mapping's erasure rules, then run the erasure again"}
 }
 
-// eraseObject applies one object's rule.
-func (c *Connector) eraseObject(ctx context.Context, obj string, ids []string) ([]crm.ErasureResult, []eraseFailure, error) {
+// object applies one object's rule.
+func (r *erasure) object(ctx context.Context, obj string, ids []string) error {
+	c := r.c
 	rule, hasRule := c.m.Erasure.For(obj)
 	if obj == SObjectIndividual {
-		return c.eraseIndividuals(ctx, ids, rule, hasRule)
+		return r.individuals(ctx, ids, rule, hasRule)
 	}
 	if !hasRule {
-		return []crm.ErasureResult{{Object: obj, Action: actionRetained, Count: len(ids), Policy: c.m.File + " erasure: no rule for " + obj,
-			Detail: "the mapping has no erasure rule for " + obj + "; the records were kept unchanged"}}, nil, nil
+		r.add(obj, actionRetained, len(ids), c.m.File+" erasure: no rule for "+obj,
+			"the mapping has no erasure rule for "+obj+"; the records were kept unchanged")
+		return nil
 	}
 	policy := fmt.Sprintf("%s erasure.%s: %s", c.m.File, obj, rule.Action)
 	if rule.Fallback != "" {
 		policy += ", fallback " + rule.Fallback
 	}
 	if rule.Action != mappings.EraseDelete {
-		return c.update(ctx, obj, ids, rule, rule.Action, policy, "")
+		return r.update(ctx, obj, ids, erasureFields(rule, rule.Action), policy, erasureDetail(rule, rule.Action))
 	}
 
-	results, err := c.client.CollectionDelete(ctx, ids)
+	results, hard, err := r.deleteRecords(ctx, obj, ids)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	if len(results) != len(ids) {
-		return nil, nil, badAnswer("collection delete")
+		return badAnswer("delete")
 	}
-	erased := 0
+	deleted, already := 0, 0
 	var refused []string
 	refusedCode := ""
 	failed := map[string]int{}
-	for i, r := range results {
+	for i, res := range results {
 		switch {
-		case r.Err == nil || gone(r.Err.Code):
-			erased++
-		case r.Err.Kind != crm.Permanent:
-			return nil, nil, r.Err
+		case res.Err == nil && hard:
+			deleted++
+		case res.Err == nil, res.Err.Code == codeInRecycleBin:
+			r.toBin(obj, ids[i], policy)
+		case gone(res.Err.Code):
+			already++
+		case res.Err.Kind != crm.Permanent:
+			return res.Err
 		case rule.Fallback != "":
 			refused = append(refused, ids[i])
 			if refusedCode == "" {
-				refusedCode = r.Err.Code
+				refusedCode = res.Err.Code
 			}
 		default:
-			failed[r.Err.Code]++
+			failed[res.Err.Code]++
 		}
 	}
-	var out []crm.ErasureResult
-	if erased > 0 {
-		out = append(out, crm.ErasureResult{Object: obj, Action: actionErased, Count: erased, Policy: policy, Detail: "deleted; records that were already deleted count as erased"})
+	r.add(obj, actionErased, deleted, policy, detailHardDeleted)
+	r.add(obj, actionErased, already, policy, detailGone)
+	r.failures = append(r.failures, failuresOf(obj, failed)...)
+	if len(refused) == 0 {
+		return nil
 	}
-	fails := failuresOf(obj, failed)
-	if len(refused) > 0 {
-		why := fmt.Sprintf("Salesforce refused the delete (%s) because other records must keep pointing to it; ", refusedCode)
-		res, fb, err := c.update(ctx, obj, refused, rule, rule.Fallback, policy, why)
+	why := fmt.Sprintf("Salesforce refused the delete (%s) because other records must keep pointing to it; ", refusedCode)
+	return r.update(ctx, obj, refused, erasureFields(rule, rule.Fallback), policy, why+erasureDetail(rule, rule.Fallback))
+}
+
+// deleteRecords deletes records as Config.HardDelete says. hard reports
+// whether the successful results were hard deletes; otherwise the records
+// are in the Recycle Bin and must be purged.
+func (r *erasure) deleteRecords(ctx context.Context, obj string, ids []string) (results []SaveResult, hard bool, err error) {
+	c := r.c
+	mode := c.client.cfg.HardDelete
+	if mode == HardDeleteOff || (mode == HardDeleteAuto && c.hardDeleteDenied()) {
+		results, err = c.client.CollectionDelete(ctx, ids)
+		return results, false, err
+	}
+	results, err = c.client.HardDelete(ctx, obj, ids)
+	var ce *crm.Error
+	if err == nil || mode != HardDeleteAuto || !errors.As(err, &ce) || ce.Code != codeHardDeleteNotPermitted {
+		return results, true, err
+	}
+	c.denyHardDelete()
+	results, err = c.client.CollectionDelete(ctx, ids)
+	return results, false, err
+}
+
+// hardDeleteDenied reports whether Salesforce refused a hard delete for
+// lack of the permission within the last hardDeleteRecheck.
+func (c *Connector) hardDeleteDenied() bool {
+	at := c.noHardDelete.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < hardDeleteRecheck
+}
+
+// denyHardDelete remembers that the integration user lacks "Bulk API Hard
+// Delete", and says so once: an administrator can grant it.
+func (c *Connector) denyHardDelete() {
+	prev := c.noHardDelete.Swap(time.Now().UnixNano())
+	if prev != 0 && time.Since(time.Unix(0, prev)) < 24*time.Hour {
+		return
+	}
+	c.log.Warn("the Salesforce integration user lacks the Bulk API Hard Delete permission: erasures delete records and then empty them from the Recycle Bin; grant the permission to delete them without the Recycle Bin")
+}
+
+// purge removes the queued records from the Recycle Bin, 200 per
+// emptyRecycleBin() call, and reports per object what was purged and
+// what Salesforce kept. Salesforce refuses to purge a record together
+// with the record its delete cascaded from (a SocialPersona whose parent
+// is a deleted SocialPost or Contact), so personas go in a second call,
+// after their parents took the cascaded ones with them.
+func (r *erasure) purge(ctx context.Context) error {
+	var ids, owner []string
+	var results []SaveResult
+	for _, personas := range []bool{false, true} {
+		var part, partOwner []string
+		for _, obj := range r.binOrder {
+			if (obj == SObjectPersona) != personas {
+				continue
+			}
+			for _, id := range r.bin[obj] {
+				part = append(part, id)
+				partOwner = append(partOwner, obj)
+			}
+		}
+		if len(part) == 0 {
+			continue
+		}
+		res, err := r.c.client.EmptyRecycleBin(ctx, part)
 		if err != nil {
-			return nil, nil, err
+			var ce *crm.Error
+			if !errors.As(err, &ce) || ce.Kind != crm.Permanent || !purgeRefused(ce.Code) {
+				return err
+			}
+			// The whole call was refused: every record stays in the bin.
+			res = make([]SaveResult, len(part))
+			for i := range res {
+				res[i] = SaveResult{ID: part[i], Err: ce}
+			}
 		}
-		out = append(out, res...)
-		fails = append(fails, fb...)
+		if len(res) != len(part) {
+			return badAnswer("emptyRecycleBin")
+		}
+		ids = append(ids, part...)
+		owner = append(owner, partOwner...)
+		results = append(results, res...)
 	}
-	return out, fails, nil
+	if len(ids) == 0 {
+		return nil
+	}
+	purged := map[string]int{}
+	kept := map[string]map[string]int{}
+	failed := map[string]map[string]int{}
+	for i, res := range results {
+		obj := owner[i]
+		switch {
+		case res.Err == nil || gone(res.Err.Code):
+			purged[obj]++
+		case purgeRefused(res.Err.Code):
+			if kept[obj] == nil {
+				kept[obj] = map[string]int{}
+			}
+			kept[obj][res.Err.Code]++
+		case res.Err.Kind != crm.Permanent:
+			return res.Err
+		default:
+			if failed[obj] == nil {
+				failed[obj] = map[string]int{}
+			}
+			failed[obj][res.Err.Code]++
+		}
+	}
+	now := time.Now()
+	for _, obj := range r.binOrder {
+		r.add(obj, actionErased, purged[obj], r.policy[obj], detailPurged)
+		codes := make([]string, 0, len(kept[obj]))
+		for code := range kept[obj] {
+			codes = append(codes, code)
+		}
+		sort.Strings(codes)
+		for _, code := range codes {
+			r.add(obj, actionRetained, kept[obj][code], r.policy[obj], detailInRecycleBin(code, now))
+		}
+		r.failures = append(r.failures, failuresOf(obj, failed[obj])...)
+	}
+	return nil
 }
 
 func failuresOf(obj string, failed map[string]int) []eraseFailure {
@@ -1060,55 +1272,51 @@ func erasureDetail(rule mappings.ErasureRule, action string) string {
 	return "record kept; " + strings.Join(parts, "; ")
 }
 
-// update anonymises or redacts records with Collections updates.
-func (c *Connector) update(ctx context.Context, obj string, ids []string, rule mappings.ErasureRule, action, policy, why string) ([]crm.ErasureResult, []eraseFailure, error) {
-	fields := erasureFields(rule, action)
-	return c.updateWith(ctx, obj, ids, fields, policy, why+erasureDetail(rule, action))
-}
-
-func (c *Connector) updateWith(ctx context.Context, obj string, ids []string, fields Record, policy, detail string) ([]crm.ErasureResult, []eraseFailure, error) {
+// update anonymises or redacts records with Collections updates. A record
+// that is in the Recycle Bin cannot be updated: it is purged instead.
+func (r *erasure) update(ctx context.Context, obj string, ids []string, fields Record, policy, detail string) error {
 	updates := make([]Update, len(ids))
 	for i, id := range ids {
 		updates[i] = Update{SObject: obj, ID: id, Fields: fields}
 	}
-	results, err := c.client.CollectionUpdate(ctx, updates)
+	results, err := r.c.client.CollectionUpdate(ctx, updates)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	if len(results) != len(ids) {
-		return nil, nil, badAnswer("collection update")
+		return badAnswer("collection update")
 	}
-	anonymised, erased := 0, 0
+	anonymised, already := 0, 0
 	failed := map[string]int{}
-	for _, r := range results {
+	for i, res := range results {
 		switch {
-		case r.Err == nil:
+		case res.Err == nil:
 			anonymised++
-		case gone(r.Err.Code):
-			erased++
-		case r.Err.Kind != crm.Permanent:
-			return nil, nil, r.Err
+		case res.Err.Code == codeInRecycleBin:
+			r.toBin(obj, ids[i], policy)
+		case gone(res.Err.Code):
+			already++
+		case res.Err.Kind != crm.Permanent:
+			return res.Err
 		default:
-			failed[r.Err.Code]++
+			failed[res.Err.Code]++
 		}
 	}
-	var out []crm.ErasureResult
-	if anonymised > 0 {
-		out = append(out, crm.ErasureResult{Object: obj, Action: actionAnonymised, Count: anonymised, Policy: policy, Detail: detail})
-	}
-	if erased > 0 {
-		out = append(out, crm.ErasureResult{Object: obj, Action: actionErased, Count: erased, Policy: policy, Detail: "already deleted in Salesforce"})
-	}
-	return out, failuresOf(obj, failed), nil
+	r.add(obj, actionAnonymised, anonymised, policy, detail)
+	r.add(obj, actionErased, already, policy, detailGone)
+	r.failures = append(r.failures, failuresOf(obj, failed)...)
+	return nil
 }
 
-// eraseIndividuals sets ShouldForget and anonymises the Individuals as the
+// individuals sets ShouldForget and anonymises the Individuals as the
 // mapping's `individual:` block says, in one update.
-func (c *Connector) eraseIndividuals(ctx context.Context, ids []string, rule mappings.ErasureRule, hasRule bool) ([]crm.ErasureResult, []eraseFailure, error) {
+func (r *erasure) individuals(ctx context.Context, ids []string, rule mappings.ErasureRule, hasRule bool) error {
+	c := r.c
 	forget := c.m.Erasure.IndividualShouldForget
 	if !forget && !hasRule {
-		return []crm.ErasureResult{{Object: SObjectIndividual, Action: actionRetained, Count: len(ids), Policy: c.m.File + " erasure.individual: not set",
-			Detail: "the mapping does not set Individual.ShouldForget; the records were kept unchanged"}}, nil, nil
+		r.add(SObjectIndividual, actionRetained, len(ids), c.m.File+" erasure.individual: not set",
+			"the mapping does not set Individual.ShouldForget; the records were kept unchanged")
+		return nil
 	}
 	fields := Record{}
 	var detail []string
@@ -1125,7 +1333,7 @@ func (c *Connector) eraseIndividuals(ctx context.Context, ids []string, rule map
 		detail = append(detail, strings.TrimPrefix(erasureDetail(rule, mappings.EraseAnonymise), "record kept; "))
 		policy += " anonymise"
 	}
-	return c.updateWith(ctx, SObjectIndividual, ids, fields, policy, "record kept; "+strings.Join(detail, "; "))
+	return r.update(ctx, SObjectIndividual, ids, fields, policy, "record kept; "+strings.Join(detail, "; "))
 }
 
 func contains(list []string, s string) bool {

@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/webcaresync/webcaresync/activities/crm"
+	"github.com/webcaresync/webcaresync/internal/sfsandbox"
 	"github.com/webcaresync/webcaresync/mappings"
 	"github.com/webcaresync/webcaresync/schemas"
 )
@@ -289,13 +292,14 @@ func TestDiscoverSharedPhoneIdentifiesNobodyAlone(t *testing.T) {
 func remaining(e *testEnv) map[string][]map[string]any {
 	out := map[string][]map[string]any{}
 	for _, obj := range []string{"Contact", "SocialPersona", "SocialPost", "Case", "Individual", "Task"} {
-		out[obj] = e.sb.Records(obj)
+		out[obj] = e.sb.AllRecords(obj)
 	}
 	return out
 }
 
-// assertNoSubjectData fails when a live record holds personal data of the
-// subject or points to one of her deleted records.
+// assertNoSubjectData fails when a record, live or in the Recycle Bin,
+// holds personal data of the subject or points to one of her deleted
+// records.
 func assertNoSubjectData(t *testing.T, e *testEnv, fp footprint) {
 	t.Helper()
 	gone := []string{fp.contactID, fp.xPersona, fp.waPersona, fp.igPersona}
@@ -315,7 +319,279 @@ func assertNoSubjectData(t *testing.T, e *testEnv, fp footprint) {
 	}
 }
 
+// summary adds up results per object and action, whatever detail says
+// how the records went.
+func summary(res []crm.ErasureResult) map[string]int {
+	out := map[string]int{}
+	for _, r := range res {
+		out[r.Object+"/"+r.Action] += r.Count
+	}
+	return out
+}
+
+// details lists the details of an object's results with the action.
+func details(res []crm.ErasureResult, obj, action string) []string {
+	var out []string
+	for _, r := range res {
+		if r.Object == obj && r.Action == action {
+			out = append(out, r.Detail)
+		}
+	}
+	return out
+}
+
+// TestEraseLeavesNothingOfTheSubject erases the subject in each way
+// Salesforce lets records go: a Bulk API hardDelete job, a delete and
+// emptyRecycleBin() (hard_delete off, or auto without the Bulk API Hard
+// Delete permission). Each way leaves nothing of her, not even in the
+// Recycle Bin, and a second run reports the same counts.
 func TestEraseLeavesNothingOfTheSubject(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		mode      string
+		noHard    bool
+		maxCalls  int64
+		wantHow   string
+		forbidHow string
+	}{
+		// Four hardDelete jobs (create, upload, close, poll; the persona
+		// job also reads its failed row) and two updates.
+		{name: "hard delete", mode: HardDeleteAuto, maxCalls: 19, wantHow: "hardDelete", forbidHow: "emptyRecycleBin"},
+		// Four deletes, two updates and two emptyRecycleBin calls.
+		{name: "recycle bin", mode: HardDeleteOff, maxCalls: 8, wantHow: "emptyRecycleBin", forbidHow: "hardDelete"},
+		// The first hardDelete job is refused; the rest as above.
+		{name: "auto without permission", mode: HardDeleteAuto, noHard: true, maxCalls: 9, wantHow: "emptyRecycleBin", forbidHow: "hardDelete job"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{
+				sandbox: func(o *sfsandbox.Options) { o.NoBulkHardDelete = c.noHard },
+				config:  func(cfg *Config) { cfg.HardDelete = c.mode },
+			})
+			fp := seedSubject(t, e)
+			ctx := context.Background()
+			found, err := e.conn.Discover(ctx, subjectQuery())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := e.sb.TotalCalls()
+			res, err := e.conn.Erase(ctx, found.Records)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := e.sb.TotalCalls() - before
+			t.Logf("erase took %d calls: %v", calls, e.sb.Calls())
+			if calls > c.maxCalls {
+				t.Errorf("erase took %d calls, want at most %d", calls, c.maxCalls)
+			}
+			for _, r := range res {
+				if r.Policy == "" || !strings.HasPrefix(r.Policy, "mappings/salesforce.yaml erasure.") {
+					t.Errorf("result %+v names no policy", r)
+				}
+				if r.Action == "erased" && (!strings.Contains(r.Detail, "cannot be restored") || strings.Contains(r.Detail, c.forbidHow)) {
+					t.Errorf("erased result %+v: want %s", r, c.wantHow)
+				}
+				if r.Action == "retained" {
+					t.Errorf("result %+v retained", r)
+				}
+			}
+			wantCounts := map[string]int{
+				"SocialPost/erased": 8, "SocialPersona/erased": 3, "Case/anonymised": 2, "Task/erased": 1,
+				"Contact/erased": 1, "Individual/anonymised": 1,
+			}
+			if got := summary(res); !reflect.DeepEqual(got, wantCounts) {
+				t.Errorf("results %v, want %v\n%+v", got, wantCounts, res)
+			}
+			if d := details(res, "SocialPost", "erased"); len(d) != 1 || !strings.Contains(d[0], c.wantHow) {
+				t.Errorf("post details %q, want %s", d, c.wantHow)
+			}
+			for _, r := range res {
+				if r.Object == "SocialPost" && r.Policy != "mappings/salesforce.yaml erasure.SocialPost: delete" {
+					t.Errorf("post policy = %q", r.Policy)
+				}
+			}
+
+			assertNoSubjectData(t, e, fp)
+			posts := byField(e.sb.Records("SocialPost"), "ExternalPostId")
+			if len(posts) != 3 || posts["i1"] == nil || posts["i3"] == nil || posts["o1"] == nil {
+				t.Errorf("other customers' posts = %v", posts)
+			}
+			if len(e.sb.AllRecords("SocialPersona")) != 2 {
+				t.Errorf("other customers' personas were touched: %v", e.sb.AllRecords("SocialPersona"))
+			}
+			cases := map[string]map[string]any{}
+			for _, c := range e.sb.Records("Case") {
+				cases[c["Id"].(string)] = c
+			}
+			for _, id := range []string{fp.xCase, fp.waCase} {
+				c := cases[id]
+				if c == nil || c["ContactId"] != nil || !strings.Contains(str(c["Subject"]), "removed") || !strings.Contains(str(c["Description"]), "removed") {
+					t.Errorf("kept case %s = %v, want redacted and unlinked", id, c)
+				}
+			}
+			if c := cases[fp.igCase]; c == nil || !strings.Contains(str(c["Description"]), "pakket") {
+				t.Errorf("the other customer's case was changed: %v", c)
+			}
+			if len(e.sb.AllRecords("Contact")) != 1 {
+				t.Errorf("contacts = %v, want only the other customer", e.sb.AllRecords("Contact"))
+			}
+			inds := e.sb.Records("Individual")
+			if len(inds) != 1 || inds[0]["ShouldForget"] != true || inds[0]["FirstName"] != nil {
+				t.Errorf("individual = %v", inds)
+			}
+
+			// Erase twice: the same counts, no error, and the records
+			// are reported as already gone.
+			again, err := e.conn.Erase(ctx, found.Records)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(summary(again), summary(res)) {
+				t.Errorf("second erase = %+v\nfirst = %+v", again, res)
+			}
+			if d := details(again, "SocialPost", "erased"); len(d) != 1 || !strings.Contains(d[0], "already deleted permanently") {
+				t.Errorf("second erase post details %q", d)
+			}
+			// Discovery afterwards finds only the kept, anonymised
+			// Individual: it is no longer linked from any contact, so
+			// nothing at all, not even in the Recycle Bin.
+			after, err := e.conn.Discover(ctx, subjectQuery())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.Records) != 0 {
+				t.Errorf("after erasure discovery finds %v", after.Records)
+			}
+		})
+	}
+}
+
+// TestErasePurgesWhatIsAlreadyInTheRecycleBin erases a subject whose
+// records an earlier attempt (or an agent) had deleted already: a hard
+// delete cannot reach the Recycle Bin, so those records are purged.
+func TestErasePurgesWhatIsAlreadyInTheRecycleBin(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	// An earlier version deleted the posts and the contact, and stopped.
+	var binned []string
+	for _, id := range fp.posts {
+		binned = append(binned, id)
+	}
+	binned = append(binned, fp.contactID)
+	if _, err := e.conn.Client().CollectionDelete(ctx, binned); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.sb.AllRecords("SocialPost")) != 11 {
+		t.Fatal("the deleted posts are not in the Recycle Bin")
+	}
+	// A new erasure finds them there (queryAll) and purges them.
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.Records["SocialPost"]) != 8 || len(found.Records["Contact"]) != 1 {
+		t.Fatalf("discovery found %v, want the 8 posts and the contact in the Recycle Bin", found.Records)
+	}
+	res, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := details(res, "SocialPost", "erased"); len(d) != 1 || !strings.Contains(d[0], "emptyRecycleBin") {
+		t.Errorf("post details %q, want purged", d)
+	}
+	if got := summary(res); got["SocialPost/erased"] != 8 || got["Contact/erased"] != 1 || got["SocialPersona/erased"] != 3 {
+		t.Errorf("results %v", got)
+	}
+	assertNoSubjectData(t, e, fp)
+}
+
+// TestEraseWithoutPurgePermissionSaysWhereTheRecordsAre checks the
+// honest ledger of an org that allows neither a hard delete nor a purge:
+// the records are reported as retained in the Recycle Bin, with the date
+// Salesforce purges them and what to grant.
+func TestEraseWithoutPurgePermissionSaysWhereTheRecordsAre(t *testing.T) {
+	e := newEnv(t, envOpts{sandbox: func(o *sfsandbox.Options) { o.NoBulkHardDelete, o.NoEmptyRecycleBin = true, true }})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := summary(res)
+	if got["SocialPost/retained"] != 8 || got["Contact/retained"] != 1 || got["Task/retained"] != 1 || got["SocialPost/erased"] != 0 {
+		t.Errorf("results %v\n%+v", got, res)
+	}
+	until := time.Now().AddDate(0, 0, 15).UTC().Format("2006-01-02")
+	for _, r := range res {
+		if r.Action != "retained" {
+			continue
+		}
+		for _, want := range []string{"Recycle Bin until " + until, "after 15 days", "Bulk API Hard Delete", "Modify All Data", "INSUFFICIENT_ACCESS_OR_READONLY"} {
+			if !strings.Contains(r.Detail, want) {
+				t.Errorf("%s detail %q lacks %q", r.Object, r.Detail, want)
+			}
+		}
+	}
+	// The live records hold nothing of her; the Recycle Bin still does,
+	// as the ledger says.
+	for obj, recs := range map[string][]map[string]any{"SocialPost": e.sb.Records("SocialPost"), "Contact": e.sb.Records("Contact")} {
+		for _, r := range recs {
+			if r["Id"] == fp.contactID || strings.Contains(fmt.Sprint(r), "Mijn router") {
+				t.Errorf("a live %s holds her data: %v", obj, r)
+			}
+		}
+	}
+	if n := len(e.sb.AllRecords("SocialPost")); n != 11 {
+		t.Errorf("the Recycle Bin holds %d posts, want her 8 and the others' 3", n)
+	}
+	// Once the permission is granted, a new erasure purges them.
+	e.sb.SetEmptyRecycleBin(true)
+	found, err = e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.conn.Erase(ctx, found.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(res); got["SocialPost/erased"] != 8 || got["SocialPost/retained"] != 0 {
+		t.Errorf("after granting: %v", got)
+	}
+	assertNoSubjectData(t, e, fp)
+}
+
+// TestEraseBulkModeWithoutPermissionEscalates: with hard_delete bulk the
+// erasure never uses the Recycle Bin; a missing permission is an error
+// that says what to grant, and nothing was deleted.
+func TestEraseBulkModeWithoutPermissionEscalates(t *testing.T) {
+	e := newEnv(t, envOpts{
+		sandbox: func(o *sfsandbox.Options) { o.NoBulkHardDelete = true },
+		config:  func(cfg *Config) { cfg.HardDelete = HardDeleteBulk },
+	})
+	seedSubject(t, e)
+	ctx := context.Background()
+	found, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.conn.Erase(ctx, found.Records)
+	var ce *crm.Error
+	if !errors.As(err, &ce) || ce.Kind != crm.Permanent || ce.Code != "FEATURENOTENABLED" || !strings.Contains(ce.Message, "Bulk API Hard Delete") {
+		t.Fatalf("err = %v, want a permanent FEATURENOTENABLED error", err)
+	}
+	if n := len(e.sb.AllRecords("SocialPost")); n != 11 || len(e.sb.Records("SocialPost")) != 11 {
+		t.Errorf("posts were deleted: %d live", len(e.sb.Records("SocialPost")))
+	}
+}
+
+// TestEraseHardDeleteJobIsPolled: Salesforce processes a job on its own
+// time; the erasure polls until the job is done, and a job that outlives
+// the activity's deadline is a transient error.
+func TestEraseHardDeleteJobIsPolled(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	fp := seedSubject(t, e)
 	ctx := context.Background()
@@ -323,83 +599,52 @@ func TestEraseLeavesNothingOfTheSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := e.sb.TotalCalls()
-	res, err := e.conn.Erase(ctx, found.Records)
-	if err != nil {
+	// The first two looks at each job find it still in progress.
+	var mu sync.Mutex
+	looks := map[string]int{}
+	f := func(w http.ResponseWriter, r *http.Request) bool {
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		if r.Method != http.MethodGet || len(parts) != 6 || parts[3] != "jobs" {
+			return false
+		}
+		mu.Lock()
+		looks[parts[5]]++
+		n := looks[parts[5]]
+		mu.Unlock()
+		if n > 2 {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": parts[5], "state": "InProgress", "numberRecordsProcessed": 0, "numberRecordsFailed": 0})
+		return true
+	}
+	e.intercept.Store(&f)
+	if _, err := e.conn.Erase(ctx, found.Records); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("erase took %d calls", e.sb.TotalCalls()-before)
-	if n := e.sb.TotalCalls() - before; n > 6 {
-		t.Errorf("erase took %d calls, want one per object (6)", n)
+	if len(looks) != 4 {
+		t.Errorf("looked at %d jobs, want 4 (posts, personas, tasks, contact)", len(looks))
 	}
-	got := map[string]crm.ErasureResult{}
-	for _, r := range res {
-		got[r.Object+"/"+r.Action] = r
-		if r.Policy == "" || !strings.HasPrefix(r.Policy, "mappings/salesforce.yaml erasure.") {
-			t.Errorf("result %+v names no policy", r)
+	for job, n := range looks {
+		if n != 3 {
+			t.Errorf("job %s: %d looks, want 3 (twice in progress, then complete)", job, n)
 		}
 	}
-	wantCounts := map[string]int{
-		"SocialPost/erased": 8, "SocialPersona/erased": 3, "Case/anonymised": 2, "Task/erased": 1,
-		"Contact/erased": 1, "Individual/anonymised": 1,
-	}
-	if len(got) != len(wantCounts) {
-		t.Errorf("results = %+v", res)
-	}
-	for k, n := range wantCounts {
-		if got[k].Count != n {
-			t.Errorf("%s count = %d, want %d (results %+v)", k, got[k].Count, n, res)
-		}
-	}
-	if got["SocialPost/erased"].Policy != "mappings/salesforce.yaml erasure.SocialPost: delete" {
-		t.Errorf("post policy = %q", got["SocialPost/erased"].Policy)
-	}
-
 	assertNoSubjectData(t, e, fp)
-	posts := byField(e.sb.Records("SocialPost"), "ExternalPostId")
-	if len(posts) != 3 || posts["i1"] == nil || posts["i3"] == nil || posts["o1"] == nil {
-		t.Errorf("other customers' posts = %v", posts)
-	}
-	if len(e.sb.Records("SocialPersona")) != 2 {
-		t.Errorf("other customers' personas were touched: %v", e.sb.Records("SocialPersona"))
-	}
-	cases := map[string]map[string]any{}
-	for _, c := range e.sb.Records("Case") {
-		cases[c["Id"].(string)] = c
-	}
-	for _, id := range []string{fp.xCase, fp.waCase} {
-		c := cases[id]
-		if c == nil || c["ContactId"] != nil || !strings.Contains(str(c["Subject"]), "removed") || !strings.Contains(str(c["Description"]), "removed") {
-			t.Errorf("kept case %s = %v, want redacted and unlinked", id, c)
-		}
-	}
-	if c := cases[fp.igCase]; c == nil || !strings.Contains(str(c["Description"]), "pakket") {
-		t.Errorf("the other customer's case was changed: %v", c)
-	}
-	if len(e.sb.Records("Contact")) != 1 {
-		t.Errorf("contacts = %v, want only the other customer", e.sb.Records("Contact"))
-	}
-	inds := e.sb.Records("Individual")
-	if len(inds) != 1 || inds[0]["ShouldForget"] != true || inds[0]["FirstName"] != nil {
-		t.Errorf("individual = %v", inds)
-	}
 
-	// Erase twice: the same outcome, no error.
-	again, err := e.conn.Erase(ctx, found.Records)
+	e.intercept.Store(nil)
+	e.sb.SetBulkJobDelay(time.Hour)
+	seedSubject(t, e)
+	found, err = e.conn.Discover(ctx, subjectQuery())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(again, res) {
-		t.Errorf("second erase = %+v\nfirst = %+v", again, res)
-	}
-	// Discovery afterwards finds only the kept, anonymised Individual: it
-	// is no longer linked from any contact, so nothing at all.
-	after, err := e.conn.Discover(ctx, subjectQuery())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after.Records) != 0 {
-		t.Errorf("after erasure discovery finds %v", after.Records)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err = e.conn.Erase(short, found.Records)
+	var ce *crm.Error
+	if !errors.As(err, &ce) || ce.Kind != crm.Transient || ce.Code != "BULK_JOB_RUNNING" {
+		t.Errorf("err = %v, want a transient BULK_JOB_RUNNING", err)
 	}
 }
 
@@ -449,33 +694,12 @@ func TestEraseContactSwitchAnonymise(t *testing.T) {
 }
 
 // deleteFailed makes Salesforce refuse deleting the given ids, as it does
-// for a Contact that an order or contract points to.
+// for a Contact that an order or contract points to, by every delete path
+// (REST, Collections, Bulk API).
 func deleteFailed(e *testEnv, refuse map[string]bool, code string) {
-	f := func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodDelete || !strings.HasSuffix(r.URL.Path, "/composite/sobjects") {
-			return false
-		}
-		list := strings.Split(r.URL.Query().Get("ids"), ",")
-		hit := false
-		for _, id := range list {
-			hit = hit || refuse[id]
-		}
-		if !hit {
-			return false
-		}
-		out := make([]map[string]any, len(list))
-		for i, id := range list {
-			if refuse[id] {
-				out[i] = map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": code, "message": "Sanne de Vries is associated with orders", "fields": []string{}}}}
-			} else {
-				out[i] = map[string]any{"id": id, "success": true, "errors": []any{}}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
-		return true
+	for id := range refuse {
+		e.sb.FailDelete(id, code, "Sanne de Vries is associated with orders")
 	}
-	e.intercept.Store(&f)
 }
 
 func TestEraseRefusedContactDeleteFallsBackToAnonymise(t *testing.T) {

@@ -100,6 +100,10 @@ var permanentReasons = map[string]string{
 	"CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY":          "a trigger or flow in Salesforce rejected the record",
 	"MULTIPLE_RECORDS":                              "several records match the external id; remove the duplicates in Salesforce",
 	"DELETE_FAILED":                                 "Salesforce refused the delete because other records depend on it",
+	"FEATURENOTENABLED":                             "the integration user lacks the Bulk API Hard Delete permission (or the org has no Bulk API); an administrator must grant it",
+	"INVALID_ID_FIELD":                              "an id is not valid for this call (for emptyRecycleBin: the record is not in the Recycle Bin)",
+	"UNDELETE_FAILED":                               "the record is not in the Recycle Bin",
+	"SOAP_CLIENT_FAULT":                             "Salesforce could not read the SOAP request; this is a webcaresync defect, please report it",
 }
 
 // describe is the message of a permanent error: the reason and field names.

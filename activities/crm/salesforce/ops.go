@@ -316,6 +316,12 @@ func (c *Client) Query(ctx context.Context, soql string) ([]Record, error) {
 	return c.queryPages(ctx, request{method: http.MethodGet, path: c.dataPath() + "/query", query: map[string]string{"q": soql}})
 }
 
+// QueryAll runs a SOQL query with queryAll, which also returns records in
+// the Recycle Bin (IsDeleted true), and follows nextRecordsUrl.
+func (c *Client) QueryAll(ctx context.Context, soql string) ([]Record, error) {
+	return c.queryPages(ctx, request{method: http.MethodGet, path: c.dataPath() + "/queryAll", query: map[string]string{"q": soql}})
+}
+
 // queryMore reads the rest of a query answer from its nextRecordsUrl.
 func (c *Client) queryMore(ctx context.Context, nextRecordsURL string) ([]Record, error) {
 	if !strings.HasPrefix(nextRecordsURL, "/services/data/") {
