@@ -309,6 +309,7 @@ func (a *App) startCRM(runCtx context.Context, parts Parts) error {
 		Username:      a.Cfg.Salesforce.Username,
 		PrivateKeyPEM: a.Cfg.Salesforce.PrivateKeyPEM,
 		APIVersion:    a.Cfg.Salesforce.APIVersion,
+		HardDelete:    a.Cfg.Salesforce.HardDelete,
 	}
 	if a.Cfg.Salesforce.AutoAssign != nil {
 		sf.AutoAssign = *a.Cfg.Salesforce.AutoAssign

@@ -134,6 +134,13 @@ type Salesforce struct {
 	APIVersion string `yaml:"api_version"`
 	// AutoAssign sets Sforce-Auto-Assign. Default: true.
 	AutoAssign *bool `yaml:"auto_assign"`
+	// HardDelete says how an erasure keeps deleted records out of the
+	// Recycle Bin: auto (a Bulk API hardDelete job when the integration
+	// user has "Bulk API Hard Delete", otherwise delete and
+	// emptyRecycleBin), bulk (hardDelete only; without the permission the
+	// erasure escalates) or off (delete and emptyRecycleBin, no Bulk API).
+	// Default: auto.
+	HardDelete string `yaml:"hard_delete"`
 	// ClientSecretFile holds the client secret; the environment variable
 	// WEBCARESYNC_SALESFORCE_CLIENT_SECRET takes precedence.
 	ClientSecretFile string `yaml:"client_secret_file"`
@@ -202,7 +209,7 @@ func Defaults() Config {
 		Log:         Log{Level: "info"},
 		Temporal:    Temporal{Namespace: "default", TaskQueue: "webcaresync", Port: 7233, UIPort: 8233},
 		SandboxAddr: "127.0.0.1:8089",
-		Salesforce:  Salesforce{APIVersion: "v62.0"},
+		Salesforce:  Salesforce{APIVersion: "v62.0", HardDelete: "auto"},
 		Identity:    Identity{DefaultRegion: "NL", NoMatch: "leave"},
 		Sync:        Sync{CRMActivitiesPerSecond: 200, BatchSize: 200},
 	}
@@ -331,6 +338,7 @@ func envStrings(cfg *Config) map[string]*string {
 		"WEBCARESYNC_SALESFORCE_USERNAME":         &cfg.Salesforce.Username,
 		"WEBCARESYNC_SALESFORCE_PRIVATE_KEY_FILE": &cfg.Salesforce.PrivateKeyFile,
 		"WEBCARESYNC_SALESFORCE_API_VERSION":      &cfg.Salesforce.APIVersion,
+		"WEBCARESYNC_SALESFORCE_HARD_DELETE":      &cfg.Salesforce.HardDelete,
 		"WEBCARESYNC_MAPPING":                     &cfg.Mapping,
 		"WEBCARESYNC_IDENTITY_DEFAULT_REGION":     &cfg.Identity.DefaultRegion,
 		"WEBCARESYNC_IDENTITY_NO_MATCH":           &cfg.Identity.NoMatch,
@@ -467,6 +475,11 @@ func (c *Config) Validate(mode Mode) error {
 	}
 	if c.Sync.BatchSize < 1 || c.Sync.BatchSize > 200 {
 		add("sync.batch_size", "must be between 1 and 200 (Salesforce collections take at most 200 records)")
+	}
+	switch c.Salesforce.HardDelete {
+	case "auto", "bulk", "off":
+	default:
+		add("salesforce.hard_delete", `must be "auto", "bulk" or "off"`)
 	}
 	if c.Salesforce.LoginURL != "" || c.Salesforce.ClientID != "" {
 		if !c.Salesforce.Configured() {

@@ -130,10 +130,26 @@ func TestBadValuesAreReported(t *testing.T) {
 	cfg.Log.Level = "loud"
 	cfg.DatabaseURL = "mysql://db"
 	cfg.Sync.BatchSize = 500
+	cfg.Salesforce.HardDelete = "never"
 	err := cfg.Validate(Dev)
-	for _, want := range []string{"log.level", "database_url", "sync.batch_size"} {
+	for _, want := range []string{"log.level", "database_url", "sync.batch_size", "salesforce.hard_delete"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no problem names %s: %v", want, err)
 		}
+	}
+}
+
+func TestHardDeleteSetting(t *testing.T) {
+	if d := Defaults().Salesforce.HardDelete; d != "auto" {
+		t.Errorf("default hard_delete %q, want auto", d)
+	}
+	p := writeFile(t, "salesforce:\n  hard_delete: off\n")
+	cfg, err := Load(p, env(nil))
+	if err != nil || cfg.Salesforce.HardDelete != "off" {
+		t.Fatalf("from the file: %q %v", cfg.Salesforce.HardDelete, err)
+	}
+	cfg, err = Load(p, env(map[string]string{"WEBCARESYNC_SALESFORCE_HARD_DELETE": "bulk"}))
+	if err != nil || cfg.Salesforce.HardDelete != "bulk" || cfg.Validate(Dev) != nil {
+		t.Fatalf("from the environment: %q %v", cfg.Salesforce.HardDelete, err)
 	}
 }
