@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,16 @@ type globals struct {
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
 	restrictFiles()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Execute(ctx, args, os.Stdout, os.Stderr)
+}
+
+// Execute runs the command line with the given arguments and returns the
+// exit code. Errors go to stderr; commands that print through their cobra
+// command (such as keys) write to stdout, the others to os.Stdout. Tests
+// call it; Main adds signal handling and the file mode mask.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "webcaresync",
@@ -38,20 +49,20 @@ func Main(args []string) int {
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "", "data directory (default: ./.webcaresync, env WEBCARESYNC_DATA_DIR)")
 	root.AddCommand(
 		devCmd(g), demoCmd(g), serveCmd(g), workerCmd(g), configCmd(g), sandboxCmd(g),
-		importCmd(g), dsrCmd(g), reviewCmd(g), parkedCmd(g), benchCmd(g), privacyCmd(g), samplesCmd(g),
+		importCmd(g), dsrCmd(g), reviewCmd(g), parkedCmd(g), benchCmd(g), privacyCmd(g), samplesCmd(g), keysCmd(g),
 	)
 	root.SetArgs(args)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		var probs config.Problems
 		if errors.As(err, &probs) {
 			for _, p := range probs {
-				fmt.Fprintln(os.Stderr, "webcaresync: "+p.String())
+				fmt.Fprintln(stderr, "webcaresync: "+p.String())
 			}
 			return 2
 		}
-		fmt.Fprintln(os.Stderr, "webcaresync: "+err.Error())
+		fmt.Fprintln(stderr, "webcaresync: "+err.Error())
 		return 1
 	}
 	return 0
