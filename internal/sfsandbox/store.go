@@ -1,6 +1,7 @@
 package sfsandbox
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -104,7 +105,10 @@ func newStore(dir string, wipe bool) (*store, error) {
 }
 
 // flush writes a snapshot atomically (temp file, fsync, rename) when
-// anything changed since the last one.
+// anything changed since the last one. Stored records are never changed in
+// place, so the snapshot shares them instead of cloning, and it streams
+// them to the file one at a time: a sandbox holding tens of thousands of
+// records never builds the whole file in memory.
 func (s *store) flush() error {
 	if s.path == "" {
 		return nil
@@ -114,26 +118,24 @@ func (s *store) flush() error {
 		s.mu.Unlock()
 		return nil
 	}
-	snap := snapshot{Seq: make(map[string]uint64, len(s.seq)), CaseNo: s.caseNo}
+	seq := make(map[string]uint64, len(s.seq))
 	for k, v := range s.seq {
-		snap.Seq[k] = v
+		seq[k] = v
 	}
+	caseNo := s.caseNo
+	records := make([]*record, 0, len(s.records))
 	for _, r := range s.records {
-		snap.Records = append(snap.Records, r.clone())
+		records = append(records, r)
 	}
 	s.dirty = false
 	s.mu.Unlock()
-	sort.Slice(snap.Records, func(i, j int) bool { return snap.Records[i].Seq < snap.Records[j].Seq })
-	b, err := json.Marshal(snap)
-	if err != nil {
-		return err
-	}
+	sort.Slice(records, func(i, j int) bool { return records[i].Seq < records[j].Seq })
 	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".sfsandbox-*.tmp")
 	if err != nil {
 		return fmt.Errorf("write sandbox snapshot: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
+	if err := writeSnapshot(tmp, records, seq, caseNo); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write sandbox snapshot: %w", err)
 	}
@@ -152,6 +154,28 @@ func (s *store) flush() error {
 		d.Close()
 	}
 	return nil
+}
+
+// writeSnapshot writes the JSON form of snapshot, record by record.
+func writeSnapshot(f *os.File, records []*record, seq map[string]uint64, caseNo uint64) error {
+	w := bufio.NewWriterSize(f, 256<<10)
+	head, err := json.Marshal(seq)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, `{"seq":%s,"case_number":%d,"records":[`, head, caseNo)
+	enc := json.NewEncoder(w)
+	for i, r := range records {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		// Encode appends a newline, which JSON allows between elements.
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	w.WriteString("]}\n")
+	return w.Flush()
 }
 
 // run flushes every interval until ctx is done.
