@@ -146,10 +146,21 @@ func TestKeysRotate(t *testing.T) {
 	if out := run("keys", "rotate"); !strings.Contains(out, "Rewrapped 0 data keys") {
 		t.Fatalf("a second keys rotate printed:\n%s", out)
 	}
+	// A process that was not restarted still wraps new keys under the old
+	// master key; running the rotation again picks them up.
+	onlyOld := filepath.Join(dir, "master-old-only.key")
+	keepOnly(t, keyFile, onlyOld, oldID)
+	late := openKeys(t, dir, dbURL, onlyOld)
+	k = late
+	seal("conv-late", "a message that arrived at a process with the old master key")
+	late.Close()
+	if out := run("keys", "rotate"); !strings.Contains(out, "Rewrapped 1 data keys under master key "+newID) {
+		t.Fatalf("keys rotate after a late key printed:\n%s", out)
+	}
 	status := run("keys", "status", "--json")
 	if !strings.Contains(status, `"id": "`+newID+`",
       "active": true,
-      "live_data_keys": 3`) {
+      "live_data_keys": 4`) {
 		t.Fatalf("keys status --json printed:\n%s", status)
 	}
 	raw, err := os.ReadFile(keyFile)
