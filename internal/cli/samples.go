@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,10 @@ Sanne de Vries writes on X (x:` + samples.SanneXID + `) and WhatsApp
 			cfg, err := g.load(config.Dev)
 			if err != nil {
 				return err
+			}
+			secrets := cfg.Path("dev-secrets.json")
+			if _, err := os.Stat(secrets); err != nil && (cfg.MetaAppSecret == "" || cfg.XConsumerSecret == "" || cfg.GenericSecret == "") {
+				return fmt.Errorf("no webhook secrets: %s does not exist; start `webcaresync dev` first, or pass its --data-dir", secrets)
 			}
 			if _, _, err := config.EnsureDevSecrets(&cfg); err != nil {
 				return err
