@@ -128,18 +128,24 @@ func waitStatus(t *testing.T, s *stack, id, want string, timeout time.Duration) 
 	}
 }
 
-// sanneLeft lists what the CRM still holds of Sanne.
+// sanneLeft lists what the CRM still holds of Sanne, in live records and
+// in the Recycle Bin (deleted records stay readable and restorable there
+// until purged, so an erasure must leave nothing there either).
 func sanneLeft(s *stack, contact string, texts ...string) []string {
 	var left []string
-	for _, obj := range []string{"Contact", "SocialPersona", "SocialPost", "Case"} {
-		for _, r := range s.Sandbox.Records(obj) {
+	for _, obj := range []string{"Contact", "SocialPersona", "SocialPost", "Case", "Task", "Individual"} {
+		for _, r := range s.Sandbox.AllRecords(obj) {
+			where := obj
+			if r["IsDeleted"] == true {
+				where += " (Recycle Bin)"
+			}
 			delete(r, "attributes")
-			if obj == "Contact" {
-				delete(r, "Id")
+			if obj == "Contact" && r["IsDeleted"] != true {
+				delete(r, "Id") // an anonymised contact keeps its own id
 			}
 			raw, _ := json.Marshal(r)
 			for _, hit := range containsAny(string(raw), append([]string{contact, "sanne", "Sanne", samples.SanneXID, samples.SanneWaID, "sannedv"}, texts...)...) {
-				left = append(left, obj+": "+hit)
+				left = append(left, where+": "+hit)
 			}
 		}
 	}

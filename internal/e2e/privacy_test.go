@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -325,6 +326,13 @@ func TestPrivacyResidue(t *testing.T) {
 		if len(plain) > 0 {
 			t.Errorf("before the erasure Sanne's data is stored in clear (payloads must be encrypted at rest): %v\n%s", plain, reportText(rep))
 		}
+		// The sandbox (the stand-in CRM, excluded above) holds her records
+		// in its snapshot, which it writes within a second of a change: the
+		// scan after the erasure can see them.
+		eventually(t, 10*time.Second, "Sanne's records in the sandbox snapshot", func() bool {
+			crm, err := privacyscan.Options{Exclude: []string{}}.Scan(filepath.Join(dir, "sandbox"), needles)
+			return err == nil && crm.Total() > 0
+		})
 	}
 
 	var out bytes.Buffer
@@ -353,6 +361,16 @@ func TestPrivacyResidue(t *testing.T) {
 		t.Errorf("the scan read only %d sources", len(rep.Sources))
 	}
 	t.Logf("scanned %d sources and %d bytes of logs after the erasure for %d needles", len(rep.Sources), len(capture.Bytes()), len(needles))
+	// Nor does the sandbox's snapshot keep her records, not even deleted
+	// ones: Salesforce's Recycle Bin keeps deleted records readable and
+	// restorable, so the erasure hard-deletes or purges them.
+	crm, err := privacyscan.Options{Exclude: []string{}}.Scan(filepath.Join(dir, "sandbox"), needles)
+	if err != nil {
+		t.Fatalf("scan of the sandbox after the erasure: %v", err)
+	}
+	if crm.Total() != 0 || len(crm.Sources) == 0 {
+		t.Errorf("after the erasure the CRM (sandbox snapshot, %d files) still holds Sanne's data:\n%s", len(crm.Sources), reportText(crm))
+	}
 	// The deleted workflows' opaque ids may survive in free pages; they are
 	// not personal data, but show whether deleted rows leave bytes behind.
 	if ids, err := privacyscan.Scan(dir, keyIDNeedles(convIDs)); err == nil && testing.Verbose() {
