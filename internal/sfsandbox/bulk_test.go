@@ -340,3 +340,13 @@ func TestBulkCallsAreCountedAndLimited(t *testing.T) {
 		t.Errorf("with the budget gone: %d %s", r.status, r.body)
 	}
 }
+
+func TestBulkJobsAreNotCompositeSubrequests(t *testing.T) {
+	e := newEnv(t, Options{})
+	r := e.do("POST", v+"/composite", map[string]any{"compositeRequest": []map[string]any{
+		{"method": "POST", "url": v + "/jobs/ingest", "referenceId": "job", "body": map[string]any{"object": "Contact", "operation": "hardDelete"}},
+	}})
+	if r.status != 200 || !strings.Contains(r.body, `"httpStatusCode":400`) || !strings.Contains(r.body, "INVALID_INPUT") {
+		t.Errorf("composite with a job: %d %s", r.status, r.body)
+	}
+}

@@ -147,6 +147,11 @@ func (s *Sandbox) runSubrequest(ctx context.Context, parent *http.Request, sr su
 	if verr != nil {
 		return fail(verr.status, []apiError{verr.api()})
 	}
+	if seg, _, _ := strings.Cut(strings.TrimLeft(sub, "/"), "/"); seg == "jobs" {
+		// Composite takes sObject, query and collection resources, not
+		// Bulk API jobs (whose processing needs the store's lock).
+		return fail(http.StatusBadRequest, []apiError{{ErrorCode: "INVALID_INPUT", Message: "Bulk API 2.0 resources are not supported in a composite request"}})
+	}
 	method := strings.ToUpper(sr.Method)
 	h, _, herr := s.route(method, verSeg, sub)
 	if herr != nil {
