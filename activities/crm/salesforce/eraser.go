@@ -931,7 +931,8 @@ const (
 func detailInRecycleBin(code string, now time.Time) string {
 	return fmt.Sprintf("deleted, but still in the Salesforce Recycle Bin until %s at the latest, where an administrator can restore them; "+
 		"Salesforce purges them automatically after %d days. Salesforce refused to purge them now (%s): grant the integration user "+
-		"the Bulk API Hard Delete or Modify All Data permission, then open the erasure again to purge them",
+		"Modify All Data (needed to empty records another user deleted from the Recycle Bin), then open the erasure again to purge them; "+
+		"Bulk API Hard Delete keeps later erasures out of the Recycle Bin",
 		now.AddDate(0, 0, recycleBinDays).UTC().Format("2006-01-02"), recycleBinDays, code)
 }
 
