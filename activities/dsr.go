@@ -121,6 +121,17 @@ func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error)
 		for _, c := range found.ConversationIDs {
 			convs[c] = true
 		}
+		// The conversations that carried the subject's posts and the
+		// brand's replies to them, by the dedupe claims of their messages:
+		// this also finds threads synced before their customers were
+		// recorded as participants.
+		more, err := a.Store.ConversationsOfEvents(ctx, a.postEventKeys(found.Posts))
+		if err != nil {
+			return fp, err
+		}
+		for _, c := range more {
+			convs[c] = true
+		}
 	}
 	fp.SubjectIDs = subjects
 	for c := range convs {
@@ -163,6 +174,21 @@ func (a *DSR) subjectLinks(ctx context.Context, subjectID string, q *crm.Discove
 		convs[id] = true
 	}
 	return nil
+}
+
+// postEventKeys returns the dedupe keys under which the ingest claimed the
+// posts' messages: the keyed hash of workflows.DedupeKey of a message
+// (channel, "|m|", platform message ID). The DSR's provider names are the
+// channel names.
+func (a *DSR) postEventKeys(posts []crm.PlatformPost) []string {
+	keys := make([]string, 0, len(posts))
+	for _, p := range posts {
+		if p.Provider == "" || p.ExternalPostID == "" {
+			continue
+		}
+		keys = append(keys, a.Hasher.Hash("event", p.Provider+"|m|"+p.ExternalPostID))
+	}
+	return keys
 }
 
 func postKind(p crm.PlatformPost) string {

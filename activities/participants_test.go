@@ -22,6 +22,7 @@ import (
 	"github.com/webcaresync/webcaresync/internal/store"
 	"github.com/webcaresync/webcaresync/internal/store/storetest"
 	"github.com/webcaresync/webcaresync/schemas"
+	"github.com/webcaresync/webcaresync/workflows"
 )
 
 var ctx = context.Background()
@@ -326,5 +327,50 @@ func TestErasureOfTheSecondCustomerFindsTheThread(t *testing.T) {
 	}
 	if got, _ := st.ConversationsByParticipant(ctx, anna); len(got) != 0 {
 		t.Errorf("the first customer still participates in the deleted thread: %v", got)
+	}
+}
+
+// eraserCRM is echoCRM with a CRM footprint: the subject's posts.
+type eraserCRM struct {
+	echoCRM
+	posts []crm.PlatformPost
+}
+
+func (e eraserCRM) Discover(context.Context, crm.DiscoverQuery) (crm.Discovered, error) {
+	return crm.Discovered{Records: map[string][]string{"SocialPost": {"0ST000000000001AAA"}}, Posts: e.posts}, nil
+}
+func (eraserCRM) Export(context.Context, map[string][]string) (map[string][]map[string]any, error) {
+	return nil, nil
+}
+func (eraserCRM) Erase(context.Context, map[string][]string) ([]crm.ErasureResult, error) {
+	return nil, nil
+}
+
+// TestDiscoveryFindsConversationsOfTheSubjectsPosts finds a thread that was
+// synced before its customers were recorded as participants: the CRM's
+// posts of the subject lead to it through the ingest's dedupe claims.
+func TestDiscoveryFindsConversationsOfTheSubjectsPosts(t *testing.T) {
+	st := storetest.New(t)
+	reply := msg("1795000000000000003", "bram", schemas.Inbound)
+	// The ingest claims each message under the keyed hash of its dedupe
+	// key, with its conversation.
+	if _, err := st.ClaimConversationEvents(ctx, []store.EventClaim{
+		{Key: hasher{}.Hash("event", workflows.DedupeKey(reply)), ConversationID: "conv-old-thread"},
+		{Key: hasher{}.Hash("event", workflows.DedupeKey(msg("1795000000000000009", "someone", schemas.Inbound))), ConversationID: "conv-other"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tc := &mocks.Client{}
+	tc.On("DescribeWorkflowExecution", mock.Anything, mock.Anything, "").Return(nil, serviceerror.NewNotFound("no execution"))
+	d := &activities.DSR{CRM: eraserCRM{posts: []crm.PlatformPost{{Provider: "x", ExternalPostID: reply.PlatformMessageID, Public: true}}},
+		Store: st, Keys: &keys{}, Hasher: hasher{}, Temporal: tc, Namespace: "default", Region: "NL",
+		Metrics: metrics.New(prometheus.NewRegistry()), Log: zap.NewNop()}
+	fp, err := d.Discover(ctx, activities.DiscoverInput{DSRID: "dsr-2", Pass: "initial",
+		Identifiers: activities.SubjectIdentifiers{Handles: []activities.SubjectHandle{{Provider: "x", ID: "bram"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fp.ConversationIDs, []string{"conv-old-thread"}) {
+		t.Fatalf("footprint conversations %v, want the thread of the subject's post only", fp.ConversationIDs)
 	}
 }

@@ -119,6 +119,27 @@ func (s *sqlStore) ForgetEvents(ctx context.Context, conversationID string) (int
 	return rowsAffected(res)
 }
 
+// ConversationsOfEvents returns the conversations that claimed the keys.
+func (s *sqlStore) ConversationsOfEvents(ctx context.Context, keys []string) ([]string, error) {
+	keys = uniqueStrings(keys)
+	var out []string
+	for _, ch := range chunks(len(keys), maxInList) {
+		part := keys[ch[0]:ch[1]]
+		got, err := queryAll(ctx, s.r, s.q(`SELECT DISTINCT conversation_id FROM events
+			WHERE key IN (`+placeholders(len(part))+`) AND conversation_id <> ''`), stringArgs(part),
+			func(sc interface{ Scan(...any) error }) (string, error) {
+				var id string
+				err := sc.Scan(&id)
+				return id, err
+			})
+		if err != nil {
+			return nil, fmt.Errorf("store: conversations of events: %w", err)
+		}
+		out = append(out, got...)
+	}
+	return uniqueStrings(out), nil
+}
+
 // UpsertConversation creates or updates a conversation.
 func (s *sqlStore) UpsertConversation(ctx context.Context, c Conversation) error {
 	if c.ID == "" {

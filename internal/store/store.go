@@ -67,6 +67,10 @@ type Dedupe interface {
 	// ForgetEvents removes every claim of a conversation and returns how
 	// many were removed.
 	ForgetEvents(ctx context.Context, conversationID string) (int, error)
+	// ConversationsOfEvents returns the distinct, sorted conversation IDs
+	// recorded with any of the keys; claims without a conversation are
+	// left out.
+	ConversationsOfEvents(ctx context.Context, keys []string) ([]string, error)
 }
 
 // EventClaim is one dedupe key and the conversation it belongs to.

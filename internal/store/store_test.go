@@ -271,8 +271,19 @@ func TestConversations(t *testing.T) {
 		}
 
 		// DeleteConversation removes everything keyed by the conversation.
-		_, err = s.ClaimConversationEvents(ctx, []store.EventClaim{{Key: "e1", ConversationID: "c2"}})
+		_, err = s.ClaimConversationEvents(ctx, []store.EventClaim{{Key: "e1", ConversationID: "c2"}, {Key: "e2", ConversationID: "c1"},
+			{Key: "e3", ConversationID: "c2"}, {Key: "e4"}})
 		must(t, err)
+		// The conversations of events, as an erasure finds them from the
+		// subject's posts in the CRM.
+		convs, err := s.ConversationsOfEvents(ctx, []string{"e3", "e1", "e2", "e4", "unknown"})
+		must(t, err)
+		if !slices.Equal(convs, []string{"c1", "c2"}) {
+			t.Fatalf("conversations of events = %v, want c1 and c2 once each", convs)
+		}
+		if convs, err := s.ConversationsOfEvents(ctx, nil); err != nil || len(convs) != 0 {
+			t.Fatalf("conversations of no events = %v, %v", convs, err)
+		}
 		must(t, s.Park(ctx, store.ParkedMessage{ID: "p1", ConversationID: "c2"}))
 		must(t, s.EnqueueInbox(ctx, []store.InboxItem{{ConversationID: "c2"}}))
 		_, err = s.CreateReview(ctx, store.Review{ID: "r1", ConversationID: "c2"})
