@@ -38,10 +38,12 @@ func (echoCRM) Sync(_ context.Context, b crm.SyncBatch) (crm.SyncResult, error) 
 	}
 	return res, nil
 }
-func (echoCRM) FindContacts(context.Context, crm.ContactQuery) ([]crm.Contact, error) { return nil, nil }
-func (echoCRM) CreateContact(context.Context, crm.Contact) (string, error)          { return "", nil }
-func (echoCRM) LinkPersonas(context.Context, []string, string, []string) error      { return nil }
-func (echoCRM) Probe(context.Context) error                                         { return nil }
+func (echoCRM) FindContacts(context.Context, crm.ContactQuery) ([]crm.Contact, error) {
+	return nil, nil
+}
+func (echoCRM) CreateContact(context.Context, crm.Contact) (string, error)     { return "", nil }
+func (echoCRM) LinkPersonas(context.Context, []string, string, []string) error { return nil }
+func (echoCRM) Probe(context.Context) error                                    { return nil }
 
 // sealer marks sealed bytes; hasher makes readable "hashes". Neither is
 // cryptography: the tests look at which calls are made.
