@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -429,11 +430,16 @@ func (a *DSR) waitDeleted(ctx context.Context, workflowID string) error {
 func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
 	total := 0
-	// Conversations not linked to a subject have keys of their own; gather
-	// them under one shred subject first.
+	earlier, running, err := a.earlierRequests(ctx, in)
+	if err != nil {
+		return err
+	}
+	// Conversations not linked to a subject, and the subject's earlier
+	// access requests (their histories and exports hold what they found),
+	// have keys of their own; gather them under one shred subject first.
 	shred := "shred-" + in.DSRID
-	if len(in.Footprint.ConversationIDs) > 0 {
-		if err := a.Keys.Merge(ctx, in.Footprint.ConversationIDs, shred); err != nil {
+	if names := append(slices.Clone(in.Footprint.ConversationIDs), earlier...); len(names) > 0 {
+		if err := a.Keys.Merge(ctx, names, shred); err != nil {
 			return err
 		}
 	}
@@ -444,7 +450,47 @@ func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
 		}
 		total += n
 	}
-	return a.ledger(ctx, in.DSRID, "shred-keys", []Outcome{{System: SystemKeys, Action: store.LedgerErased, Object: "data keys", Count: total, Policy: policyCryptoShred}})
+	outcomes := []Outcome{{System: SystemKeys, Action: store.LedgerErased, Object: "data keys", Count: total, Policy: policyCryptoShred}}
+	if len(earlier) > 0 {
+		outcomes = append(outcomes, Outcome{System: SystemKeys, Action: store.LedgerErased, Object: "earlier access requests", Count: len(earlier),
+			Detail: "their Temporal histories and access exports can no longer be decrypted; their ledger rows stay", Policy: policyCryptoShred})
+	}
+	if len(running) > 0 {
+		outcomes = append(outcomes, Outcome{System: SystemKeys, Action: store.LedgerRetained, Object: "requests still running", Count: len(running),
+			Detail: "other requests for this subject were still running and keep their copies: run this erasure again once they complete (" + strings.Join(running, ", ") + ")",
+			Policy: policyCryptoShred})
+	}
+	return a.ledger(ctx, in.DSRID, "shred-keys", outcomes)
+}
+
+// earlierRequests lists the subject's other requests by their keyed hash:
+// the completed access requests, whose keys the erasure destroys, and the
+// requests still running, which keep theirs. Completed erasures destroyed
+// their own keys already.
+func (a *DSR) earlierRequests(ctx context.Context, in EraseInput) (completedAccess, running []string, err error) {
+	hashes, _, _, _ := a.subjectHashes(in.Subject)
+	seen := map[string]bool{in.DSRID: true}
+	for _, h := range append(hashes, in.Footprint.IdentifierHashes...) {
+		ds, err := a.Store.ListDSRs(ctx, store.DSRFilter{SubjectHash: h})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range ds {
+			if seen[d.ID] {
+				continue
+			}
+			seen[d.ID] = true
+			switch {
+			case d.Status != StatusCompleted:
+				running = append(running, d.ID)
+			case d.Type == store.DSRAccess:
+				completedAccess = append(completedAccess, d.ID)
+			}
+		}
+	}
+	sort.Strings(completedAccess)
+	sort.Strings(running)
+	return completedAccess, running, nil
 }
 
 // EraseStore purges the subject from webcaresync's store and adds its
@@ -644,7 +690,7 @@ func (a *DSR) RecordStatus(ctx context.Context, in StatusInput) error {
 			return err
 		}
 	}
-	if in.Status == "completed" && d.Type == store.DSRErasure {
+	if in.Status == StatusCompleted && d.Type == store.DSRErasure {
 		// The request's own history is encrypted under its key; destroy it
 		// now that nothing needs it.
 		if err := a.Keys.Merge(ctx, []string{in.DSRID}, "shred-"+in.DSRID); err != nil {
@@ -682,7 +728,7 @@ func (a *DSR) overdueGauge(ctx context.Context) {
 	n := 0
 	now := time.Now()
 	for _, d := range ds {
-		if d.Status != "completed" && now.After(d.Deadline) {
+		if d.Status != StatusCompleted && now.After(d.Deadline) {
 			n++
 		}
 	}

@@ -3,6 +3,10 @@ package activities
 import "time"
 
 // Systems a data-subject request reaches. They name ledger rows.
+// StatusCompleted is the status of a request that has finished; the DSR
+// workflow (workflows.StatusCompleted) and its activities share it.
+const StatusCompleted = "completed"
+
 const (
 	SystemCRM      = "salesforce"
 	SystemStore    = "webcaresync-store"

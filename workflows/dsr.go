@@ -32,7 +32,7 @@ const (
 	StatusErasing          = "erasing"
 	StatusExporting        = "exporting"
 	StatusEscalated        = "escalated"
-	StatusCompleted        = "completed"
+	StatusCompleted        = activities.StatusCompleted
 )
 
 // Deadline rules (GDPR Art. 12(3)).

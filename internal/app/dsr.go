@@ -259,6 +259,9 @@ func (s dsrService) Report(ctx context.Context, id, format string) (string, []by
 			return "", nil, err
 		}
 		raw, err := s.a.Keyring.Open(ctx, sealed.KeyID, sealed.Sealed)
+		if errors.Is(err, privacy.ErrErased) {
+			return "", nil, fmt.Errorf("%w: a later erasure request for the same subject erased this access export; the request's status and ledger remain", edge.ErrGone)
+		}
 		if err != nil {
 			return "", nil, err
 		}

@@ -127,11 +127,12 @@ type ReviewService interface {
 
 // ErrInvalid marks a request the caller must correct (400); ErrNotFound a
 // missing resource (404); ErrConflict a request that cannot apply in the
-// current state (409).
+// current state (409); ErrGone data that existed and was erased (410).
 var (
 	ErrInvalid  = errors.New("invalid request")
 	ErrNotFound = store.ErrNotFound
 	ErrConflict = store.ErrConflict
+	ErrGone     = errors.New("erased")
 )
 
 // api serves /v1 with scoped bearer tokens, auditing every call.
@@ -195,6 +196,9 @@ func fail(w http.ResponseWriter, err error) int {
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err.Error(), "")
 		return http.StatusConflict
+	case errors.Is(err, ErrGone):
+		writeError(w, http.StatusGone, err.Error(), "")
+		return http.StatusGone
 	default:
 		writeError(w, http.StatusServiceUnavailable, "the request could not be completed; retry later", "")
 		return http.StatusServiceUnavailable
