@@ -140,6 +140,30 @@ func (s *sqlStore) ConversationsOfEvents(ctx context.Context, keys []string) ([]
 	return uniqueStrings(out), nil
 }
 
+// EventConversations returns the conversation recorded with each claimed
+// key.
+func (s *sqlStore) EventConversations(ctx context.Context, keys []string) (map[string]string, error) {
+	keys = uniqueStrings(keys)
+	out := make(map[string]string, len(keys))
+	for _, ch := range chunks(len(keys), maxInList) {
+		part := keys[ch[0]:ch[1]]
+		pairs, err := queryAll(ctx, s.r, s.q(`SELECT key, conversation_id FROM events
+			WHERE key IN (`+placeholders(len(part))+`) AND conversation_id <> ''`), stringArgs(part),
+			func(sc interface{ Scan(...any) error }) ([2]string, error) {
+				var p [2]string
+				err := sc.Scan(&p[0], &p[1])
+				return p, err
+			})
+		if err != nil {
+			return nil, fmt.Errorf("store: event conversations: %w", err)
+		}
+		for _, p := range pairs {
+			out[p[0]] = p[1]
+		}
+	}
+	return out, nil
+}
+
 // UpsertConversation creates or updates a conversation.
 func (s *sqlStore) UpsertConversation(ctx context.Context, c Conversation) error {
 	if c.ID == "" {

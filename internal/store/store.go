@@ -71,6 +71,11 @@ type Dedupe interface {
 	// recorded with any of the keys; claims without a conversation are
 	// left out.
 	ConversationsOfEvents(ctx context.Context, keys []string) ([]string, error)
+	// EventConversations returns, per claimed key, the conversation
+	// recorded with its claim (one query per 500 keys), so that the ingest
+	// can place a reply in the conversation of the message it answers. Keys not claimed, or claimed without a
+	// conversation, are absent from the map.
+	EventConversations(ctx context.Context, keys []string) (map[string]string, error)
 }
 
 // EventClaim is one dedupe key and the conversation it belongs to.
