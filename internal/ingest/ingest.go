@@ -133,7 +133,11 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		}
 		events = kept
 	}
-	groups, order := in.group(events)
+	ids, err := in.conversations(ctx, events)
+	if err != nil {
+		return res, err
+	}
+	groups, order := in.group(events, ids)
 	if in.Sealer != nil && !opts.Replay {
 		if in.Temporal.Down() {
 			return res, fmt.Errorf("%w: temporal is unreachable", ErrUnavailable)
@@ -273,12 +277,13 @@ func (in *Ingestor) count(groups map[string]*group, order []string, res *Result)
 	}
 }
 
-// group splits events by conversation, keeping their order.
-func (in *Ingestor) group(events []schemas.Event) (map[string]*group, []string) {
+// group splits events by conversation (ids holds each event's), keeping
+// their order.
+func (in *Ingestor) group(events []schemas.Event, ids []string) (map[string]*group, []string) {
 	groups := map[string]*group{}
 	var order []string
-	for _, e := range events {
-		id := in.ConversationID(e)
+	for i, e := range events {
+		id := ids[i]
 		g, ok := groups[id]
 		if !ok {
 			g = &group{id: id}

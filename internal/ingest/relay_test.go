@@ -97,7 +97,7 @@ func event(conv, id string) schemas.Event {
 		OccurredAt: time.Unix(1700000000, 0).UTC()}
 }
 
-func newIngestor(t *testing.T, dir string, c client.Client, s Sealer) (*Ingestor, store.Store) {
+func newIngestor(t testing.TB, dir string, c client.Client, s Sealer) (*Ingestor, store.Store) {
 	t.Helper()
 	st, err := store.Open(context.Background(), "", dir, nil)
 	if err != nil {
@@ -108,7 +108,7 @@ func newIngestor(t *testing.T, dir string, c client.Client, s Sealer) (*Ingestor
 		Metrics: metrics.New(prometheus.NewRegistry()), Log: zap.NewNop()}, st
 }
 
-func depth(t *testing.T, st store.Store) int {
+func depth(t testing.TB, st store.Store) int {
 	t.Helper()
 	n, err := st.InboxDepth(context.Background())
 	if err != nil {
