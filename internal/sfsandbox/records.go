@@ -198,9 +198,11 @@ func (s *Sandbox) buildRecord(tx *txn, obj *objectDef, body map[string]any, exis
 
 	var rec *record
 	if existing == nil {
+		// Null fields are absent from the map (a lookup gives nil all the
+		// same); a record holds only its values, which keeps a sandbox of
+		// 100,000 posts several times smaller.
 		rec = &record{Object: obj.Name, Fields: map[string]any{}}
 		for _, f := range obj.Fields {
-			rec.Fields[f.Name] = nil
 			if f.Defaulted && f.Default != nil {
 				rec.Fields[f.Name] = f.Default
 			}
@@ -234,6 +236,10 @@ func (s *Sandbox) buildRecord(tx *txn, obj *objectDef, body map[string]any, exis
 		}
 		if err := s.checkValue(tx, obj, f, v); err != nil {
 			return nil, err
+		}
+		if v == nil {
+			delete(rec.Fields, f.Name)
+			continue
 		}
 		rec.Fields[f.Name] = v
 	}
@@ -423,7 +429,7 @@ func (s *Sandbox) computeFields(tx *txn, obj *objectDef, rec *record, created bo
 			rec.Fields["ClosedDate"] = now
 		}
 		if !closed {
-			rec.Fields["ClosedDate"] = nil
+			delete(rec.Fields, "ClosedDate")
 		}
 		rec.Fields["IsClosed"] = closed
 	case "Task":
