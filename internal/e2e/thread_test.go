@@ -31,13 +31,16 @@ const (
 )
 
 // The thread: Anna's tweet, the brand's answer and Bram's two replies,
-// all answering Anna's tweet, so all in one conversation.
+// all answering Anna's tweet, and the brand's answer to Bram's first
+// reply, which X's webhook names as answering that reply only: all in one
+// conversation.
 var (
-	annaTweet  = "@webshop_nl mijn nieuwe koptelefoon kraakt aan de linkerkant, wat nu?"
-	brandReply = "@anna_hoekstra_nl Vervelend! Stuur ons een DM met je ordernummer, dan regelen we een omruiling. ^JV"
-	bramFirst  = "@webshop_nl precies hetzelfde probleem met mijn exemplaar uit de Amersfoortse winkel"
-	bramSecond = "@webshop_nl en de oplader van mijn broertje werkt sinds gisteren ook niet meer"
-	annaLater  = "@webshop_nl DM is verstuurd, dank jullie voor het snelle antwoord!"
+	annaTweet   = "@webshop_nl mijn nieuwe koptelefoon kraakt aan de linkerkant, wat nu?"
+	brandReply  = "@anna_hoekstra_nl Vervelend! Stuur ons een DM met je ordernummer, dan regelen we een omruiling. ^JV"
+	bramFirst   = "@webshop_nl precies hetzelfde probleem met mijn exemplaar uit de Amersfoortse winkel"
+	bramSecond  = "@webshop_nl en de oplader van mijn broertje werkt sinds gisteren ook niet meer"
+	annaLater   = "@webshop_nl DM is verstuurd, dank jullie voor het snelle antwoord!"
+	brandToBram = "@bram_dekker_nl Dat is niet de bedoeling! Stuur ons ook een DM, dan kijken we naar allebei. ^JV"
 )
 
 // tweetBody is an X Account Activity webhook with one tweet in reply to
@@ -85,7 +88,7 @@ func bramLeft(s *stack) []string {
 			}
 			delete(r, "attributes")
 			raw, _ := json.Marshal(r)
-			for _, hit := range containsAny(string(raw), bramXID, bramScreen, bramName, bramFirst, bramSecond) {
+			for _, hit := range containsAny(string(raw), bramXID, bramScreen, bramName, bramFirst, bramSecond, brandToBram) {
 				left = append(left, where+": "+hit)
 			}
 		}
@@ -94,8 +97,11 @@ func bramLeft(s *stack) []string {
 }
 
 // TestThreadErasureOfTheSecondCustomer runs a public X thread that
-// customer Anna started and customer Bram replied in, then erases Bram by
-// his handle: his texts are nowhere in the CRM, the store, the Temporal
+// customer Anna started and customer Bram replied in, with the brand's
+// answer to Bram's reply in a later webhook (which names only Bram's
+// reply, not Anna's tweet): the whole thread is one conversation and one
+// Case. It then erases Bram by his handle: his texts, and the brand's
+// answer that names him, are nowhere in the CRM, the store, the Temporal
 // database files or the logs, and the thread's recorded payloads no
 // longer decrypt; Anna's posts stay in the CRM, and her next message in
 // the thread syncs.
@@ -115,8 +121,33 @@ func TestThreadErasureOfTheSecondCustomer(t *testing.T) {
 	postTweet(t, s, tweetBody(t, "1795000000000000002", root, samples.XBrandID, "Webshop Klantenservice", samples.XBrandHandle, brandReply, at.Add(time.Minute)))
 	postTweet(t, s, tweetBody(t, "1795000000000000003", root, bramXID, bramName, bramScreen, bramFirst, at.Add(2*time.Minute)))
 	postTweet(t, s, tweetBody(t, "1795000000000000004", root, bramXID, bramName, bramScreen, bramSecond, at.Add(3*time.Minute)))
-	for _, text := range []string{annaTweet, brandReply, bramFirst, bramSecond} {
+	// The brand answers Bram's first reply. X's webhook for it carries
+	// that reply's id as in_reply_to_status_id, not Anna's tweet.
+	const toBram = "1795000000000000006"
+	toBramBody := tweetBody(t, toBram, "1795000000000000003", samples.XBrandID, "Webshop Klantenservice", samples.XBrandHandle, brandToBram, at.Add(4*time.Minute))
+	if own := sampleEventsOf(t, toBramBody)[0].ConversationKey; own != "x:thread:1795000000000000003" {
+		t.Fatalf("the brand's answer to Bram parses with conversation key %q; the test needs one that names Bram's reply, not the thread's root", own)
+	}
+	postTweet(t, s, toBramBody)
+	for _, text := range []string{annaTweet, brandReply, bramFirst, bramSecond, brandToBram} {
 		eventually(t, time.Minute, "the thread's posts in the CRM", func() bool { return countWhere(s, "SocialPost", "Content", text) == 1 })
+	}
+	// One Case holds the whole thread, the brand's answer to Bram too.
+	caseOf := func(text string) any {
+		for _, r := range s.Sandbox.Records("SocialPost") {
+			if r["Content"] == text {
+				return r["ParentId"]
+			}
+		}
+		return nil
+	}
+	threadCase := caseOf(annaTweet)
+	if threadCase == nil || threadCase == "" {
+		t.Fatal("Anna's tweet has no Case")
+	}
+	eventually(t, time.Minute, "the brand's answer to Bram in the thread's Case", func() bool { return caseOf(brandToBram) == threadCase })
+	if n := len(s.Sandbox.Records("Case")); n != 1 {
+		t.Errorf("the thread is %d Cases in the CRM, want 1", n)
 	}
 
 	// Bram is a subject and a participant of Anna's thread; the thread
@@ -223,7 +254,7 @@ func TestThreadErasureOfTheSecondCustomer(t *testing.T) {
 	// store's SQLite databases and WALs), the store's PostgreSQL tables or
 	// the logs, in any encoding.
 	needles := privacyscan.Subject{
-		Handles: []string{bramXID, bramScreen}, Names: []string{bramName}, Texts: []string{bramFirst, bramSecond},
+		Handles: []string{bramXID, bramScreen}, Names: []string{bramName}, Texts: []string{bramFirst, bramSecond, brandToBram},
 	}.Needles()
 	rep, err = privacyscan.Scan(dir, needles, append(storeReaders(ctx, t, s.Cfg.DatabaseURL),
 		privacyscan.NamedReader{Name: "logs", R: bytes.NewReader(s.logs.Bytes())})...)
