@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -263,5 +264,114 @@ func TestImportReplyInALaterBatchJoinsTheThread(t *testing.T) {
 		if got := conversationOf(t, c, id); got != thread {
 			t.Errorf("%s went to %q; want the thread's conversation %q", id, got, thread)
 		}
+	}
+}
+
+// placedStore answers lookups of replied-to messages from a fixed map.
+type placedStore struct {
+	store.Store
+	placed map[string]string
+}
+
+func (s placedStore) EventConversations(_ context.Context, keys []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range keys {
+		if id, ok := s.placed[k]; ok {
+			out[k] = id
+		}
+	}
+	return out, nil
+}
+
+// FuzzConversations builds reply graphs (chains, cycles, self-replies,
+// private and status events, parents placed earlier or unknown) and checks
+// that every event ends in its own conversation, a placed parent's, or
+// that of a public parent in the same call, and that a reply whose parent
+// is in the call, public and not on a cycle, shares its conversation.
+func FuzzConversations(f *testing.F) {
+	f.Add([]byte{1, 0, 2, 0, 3, 1, 9, 2})
+	f.Add([]byte{1, 0, 0, 0})
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := min(len(data)/2, 64)
+		placedID := "conv-placed"
+		in := &Ingestor{IDs: fakeIDs{}, Store: placedStore{placed: map[string]string{
+			fakeIDs{}.Hash("event", "x|m|earlier"): placedID,
+		}}}
+		events := make([]schemas.Event, n)
+		for i := range n {
+			id := "m" + strconv.Itoa(i)
+			e := tweet(id, "")
+			switch r := int(data[2*i]) % (n + 3); {
+			case r < n:
+				e.ReplyToID = "m" + strconv.Itoa(r)
+				e.ConversationKey = "x:thread:" + e.ReplyToID
+			case r == n:
+				e.ReplyToID, e.ConversationKey = "earlier", "x:thread:earlier"
+			case r == n+1:
+				e.ReplyToID, e.ConversationKey = "unknown", "x:thread:unknown"
+			}
+			if data[2*i+1]&1 != 0 {
+				e.Visibility = schemas.Private
+			}
+			if data[2*i+1]&2 != 0 {
+				e.Kind, e.Status = schemas.KindStatus, "read"
+			}
+			events[i] = e
+		}
+		ids, err := in.conversations(context.Background(), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed := map[string]bool{placedID: true}
+		for _, e := range events {
+			allowed[in.ConversationID(e)] = true
+		}
+		for i, e := range events {
+			if !allowed[ids[i]] {
+				t.Fatalf("event %d went to %q, neither its own, a parent's nor a placed conversation", i, ids[i])
+			}
+			if !isPublicReply(e) && ids[i] != in.ConversationID(e) {
+				t.Fatalf("event %d moved, but it is not a public reply", i)
+			}
+			if e.ReplyToID == "earlier" && isPublicReply(e) && ids[i] != placedID {
+				t.Fatalf("event %d answers a placed message but went to %q", i, ids[i])
+			}
+		}
+		// A chain of public replies without a cycle ends in one
+		// conversation.
+		for i, e := range events {
+			if !isPublicReply(e) || !strings.HasPrefix(e.ReplyToID, "m") {
+				continue
+			}
+			j, _ := strconv.Atoi(e.ReplyToID[1:])
+			if events[j].Kind == schemas.KindStatus || events[j].Visibility != schemas.Public || onCycle(events, i) {
+				continue
+			}
+			if ids[i] != ids[j] {
+				t.Fatalf("event %d answers public event %d in the same call but went to %q, not %q", i, j, ids[i], ids[j])
+			}
+		}
+	})
+}
+
+// onCycle reports whether following public replies within events from i
+// comes back to an event already visited.
+func onCycle(events []schemas.Event, i int) bool {
+	seen := map[int]bool{}
+	for {
+		if seen[i] {
+			return true
+		}
+		seen[i] = true
+		e := events[i]
+		if !isPublicReply(e) || !strings.HasPrefix(e.ReplyToID, "m") {
+			return false
+		}
+		j, _ := strconv.Atoi(e.ReplyToID[1:])
+		if events[j].Kind == schemas.KindStatus || events[j].Visibility != schemas.Public {
+			return false
+		}
+		i = j
 	}
 }
