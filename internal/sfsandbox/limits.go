@@ -49,6 +49,47 @@ func (s *Sandbox) release() {
 	s.mu.Unlock()
 }
 
+// admission is how a counted call fares at the door: admitted, refused by
+// the concurrency cap, abandoned by its client during the latency, or
+// failed by fault injection.
+type admission int
+
+const (
+	admitted admission = iota
+	refusedConcurrent
+	refusedGone
+	refusedInjected
+)
+
+// injectedFailure is the message of a failure the sandbox was told to
+// inject; Salesforce's own UNKNOWN_EXCEPTION looks like this.
+const injectedFailure = "An unexpected error occurred. Please include this ErrorId if you contact support: 1975863112-53245 (-1043920113)"
+
+// admit does what every API call goes through after it is counted: it takes
+// a slot under the concurrency cap, waits the configured latency and rolls
+// the injected failure. When it returns admitted the caller must release
+// the slot.
+func (s *Sandbox) admit(r *http.Request) admission {
+	if !s.acquire() {
+		return refusedConcurrent
+	}
+	if d := s.currentLatency(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			s.release()
+			return refusedGone
+		}
+	}
+	if s.injectFailure() {
+		s.release()
+		return refusedInjected
+	}
+	return admitted
+}
+
 // ExhaustBudget uses up the rest of today's API budget, so every call gets
 // 403 REQUEST_LIMIT_EXCEEDED until ResetBudget.
 func (s *Sandbox) ExhaustBudget() {

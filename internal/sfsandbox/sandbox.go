@@ -310,24 +310,17 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Sforce-Limit-Info", s.limitInfo())
-	if !s.acquire() {
+	switch s.admit(r) {
+	case refusedConcurrent:
 		writeErr(w, errConcurrent)
+		return
+	case refusedGone:
+		return
+	case refusedInjected:
+		writeErr(w, plainErr(http.StatusInternalServerError, "UNKNOWN_EXCEPTION", injectedFailure))
 		return
 	}
 	defer s.release()
-	if d := s.currentLatency(); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if s.injectFailure() {
-		writeErr(w, plainErr(http.StatusInternalServerError, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1975863112-53245 (-1043920113)"))
-		return
-	}
 	if rerr != nil {
 		writeErr(w, rerr)
 		return

@@ -147,24 +147,17 @@ func (s *Sandbox) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		s.writeSOAPFault(w, soapFault{http.StatusInternalServerError, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."})
 		return
 	}
-	if !s.acquire() {
+	switch s.admit(r) {
+	case refusedConcurrent:
 		s.writeSOAPFault(w, soapFault{http.StatusInternalServerError, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."})
+		return
+	case refusedGone:
+		return
+	case refusedInjected:
+		s.writeSOAPFault(w, soapFault{http.StatusInternalServerError, "UNKNOWN_EXCEPTION", injectedFailure})
 		return
 	}
 	defer s.release()
-	if d := s.currentLatency(); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if s.injectFailure() {
-		s.writeSOAPFault(w, soapFault{http.StatusInternalServerError, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1975863112-53245 (-1043920113)"})
-		return
-	}
 	if req.Operation.Space != nsPartner || (req.Operation.Local != "emptyRecycleBin" && req.Operation.Local != "undelete") {
 		s.writeSOAPFault(w, soapFault{http.StatusInternalServerError, "", fmt.Sprintf("No operation available for request {%s}%s, please check the WSDL for the service.", req.Operation.Space, req.Operation.Local)})
 		return
