@@ -60,7 +60,9 @@ type Event struct {
 	// example "messenger:<page id>:<psid>", "whatsapp:<phone_number_id>:<wa_id>",
 	// "x:dm:<account id>:<other participant id>" or "x:thread:<root tweet id>".
 	// It may contain platform identifiers and is therefore never used as a
-	// workflow ID as is: see internal/ids.
+	// workflow ID as is: see internal/ids. A public reply to a message that
+	// came in an earlier webhook keeps the key its own webhook gave it, but
+	// the ingest places it in the conversation of the message it answers.
 	ConversationKey string `json:"conversation_key"`
 	// Direction is inbound (customer) or outbound (agent reply).
 	Direction Direction `json:"direction"`

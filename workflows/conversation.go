@@ -74,7 +74,9 @@ var continueAsNewBatches = 1000
 // ConversationInput starts (or continues) a conversation workflow.
 type ConversationInput struct {
 	// ConversationID is opaque, derived by keyed hash from the channel's
-	// conversation key; it is also the workflow ID and the data key ID.
+	// conversation key (for a public reply, the key of the thread it
+	// answers, as the ingest resolves it); it is also the workflow ID and
+	// the name of the conversation's data key.
 	ConversationID string `json:"conversation_id"`
 	// CRMTaskQueue is the task queue of the CRM activities; it carries the
 	// rate limit that caps CRM concurrency.
