@@ -105,9 +105,9 @@ func TestParkedEventReplaysAfterMappingFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(raw), "lookup: {x: Twitter, messenger: Facebook, instagram: Instagram, whatsapp: WhatsApp}\n        default: Other\n        create_only: true\n      Content", "lookup: {x: Twitter, messenger: Facebook, instagram: Instagram, whatsapp: WhatsApp, livechat: Pigeon}\n        default: Other\n        create_only: true\n      Content", 1)
+	broken := strings.Replace(string(raw), "lookup: {x: Twitter, messenger: Facebook, instagram: Instagram, whatsapp: WhatsApp}\n        default: Other\n        create_only: true\n      MessageType", "lookup: {x: Twitter, messenger: Facebook, instagram: Instagram, whatsapp: WhatsApp, livechat: Pigeon}\n        default: Other\n        create_only: true\n      MessageType", 1)
 	if broken == string(raw) {
-		t.Skip("the mapping's post Provider block changed; update this test's edit")
+		t.Fatal("the mapping's SocialPost Provider block changed, so this test's edit no longer applies: update the strings above")
 	}
 	bad := filepath.Join(dir, "broken.yaml")
 	if err := os.WriteFile(bad, []byte(broken), 0o600); err != nil {
