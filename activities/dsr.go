@@ -83,6 +83,14 @@ func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error)
 	}
 	q := crm.DiscoverQuery{Emails: emails, Phones: phones, Personas: personas}
 	convs := map[string]bool{}
+	for _, c := range in.ContactIDs {
+		if !contains(q.ContactIDs, c) {
+			q.ContactIDs = append(q.ContactIDs, c)
+		}
+	}
+	for _, c := range in.ConversationIDs {
+		convs[c] = true
+	}
 	for _, s := range subjects {
 		if err := a.subjectLinks(ctx, s, &q, convs); err != nil {
 			return fp, err
@@ -318,7 +326,7 @@ func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
 	eraser, ok := a.CRM.(crm.Eraser)
 	if !ok {
-		return a.ledger(ctx, in.DSRID, "erase-crm", []Outcome{{System: SystemCRM, Action: store.LedgerNotPossible, Detail: "the CRM connector does not support erasure; erase the records by hand"}})
+		return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-crm"), []Outcome{{System: SystemCRM, Action: store.LedgerNotPossible, Detail: "the CRM connector does not support erasure; erase the records by hand"}})
 	}
 	results, err := eraser.Erase(ctx, in.Footprint.CRM)
 	if err != nil {
@@ -328,7 +336,7 @@ func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
 	for _, r := range results {
 		out = append(out, Outcome{System: SystemCRM, Action: r.Action, Object: r.Object, Count: r.Count, Detail: r.Detail, Policy: r.Policy})
 	}
-	return a.ledger(ctx, in.DSRID, "erase-crm", out)
+	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-crm"), out)
 }
 
 // ErasePlatforms deletes or hides what the platforms' APIs allow and
@@ -361,7 +369,7 @@ func (a *DSR) ErasePlatforms(ctx context.Context, in EraseInput) error {
 			out = append(out, Outcome{System: p.Name(), Action: ledgerAction(r.Action), Object: provider + " posts", Count: r.Count, Detail: r.Detail, Policy: r.Policy})
 		}
 	}
-	return a.ledger(ctx, in.DSRID, "erase-platforms", out)
+	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-platforms"), out)
 }
 
 // ledgerAction maps a platform action to a ledger action: hiding a comment
@@ -398,7 +406,7 @@ func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
 			return err
 		}
 	}
-	return a.ledger(ctx, in.DSRID, "erase-temporal", []Outcome{
+	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-temporal"), []Outcome{
 		{System: SystemTemporal, Action: store.LedgerErased, Object: "conversation executions", Count: n, Policy: policyErasure},
 		{System: SystemTemporal, Action: store.LedgerRetained, Object: "this request's own history", Detail: "encrypted under the request's key, which is destroyed when the request completes", Policy: policyCryptoShred},
 	})
@@ -460,7 +468,7 @@ func (a *DSR) ShredKeys(ctx context.Context, in EraseInput) error {
 			Detail: "other requests for this subject were still running and keep their copies: run this erasure again once they complete (" + strings.Join(running, ", ") + ")",
 			Policy: policyCryptoShred})
 	}
-	return a.ledger(ctx, in.DSRID, "shred-keys", outcomes)
+	return a.ledger(ctx, in.DSRID, in.ledgerStep("shred-keys"), outcomes)
 }
 
 // earlierRequests lists the subject's other requests by their keyed hash:
@@ -530,7 +538,7 @@ func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(in.Footprint.IdentifierHashes), Detail: "keyed hashes, so that imports and replays cannot restore the data", Policy: policyErasure},
 		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "ledger and audit log", Policy: policyAccountability},
 	)
-	return a.ledger(ctx, in.DSRID, "erase-store", out)
+	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-store"), out)
 }
 
 // Export writes the access export: everything held about the subject,

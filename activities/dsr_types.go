@@ -1,6 +1,9 @@
 package activities
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Systems a data-subject request reaches. They name ledger rows.
 // StatusCompleted is the status of a request that has finished; the DSR
@@ -38,6 +41,13 @@ type DiscoverInput struct {
 	// Pass distinguishes the first discovery from the one just before
 	// deleting ("initial", "pre-erasure"); it names ledger rows.
 	Pass string `json:"pass"`
+	// ContactIDs and ConversationIDs are what an earlier pass of the
+	// erasure found, for the discovery after it: the store no longer
+	// leads to them, but a message that arrived while the erasure ran
+	// may have added a post to an anonymised Contact or a new run to a
+	// conversation.
+	ContactIDs      []string `json:"contact_ids,omitempty"`
+	ConversationIDs []string `json:"conversation_ids,omitempty"`
 }
 
 // Footprint is what is held about a subject, by system, as record IDs and
@@ -108,6 +118,20 @@ type EraseInput struct {
 	DSRID     string             `json:"dsr_id"`
 	Footprint Footprint          `json:"footprint"`
 	Subject   SubjectIdentifiers `json:"subject"`
+	// Sweep is 0 for the erasure itself and N for the N-th sweep, which
+	// erases what a discovery after the erasure still found (a message
+	// that arrived while it ran). It names the sweep's ledger rows, so
+	// that they do not collide with the first pass's.
+	Sweep int `json:"sweep,omitempty"`
+}
+
+// ledgerStep names a step's ledger rows: the step itself for the
+// erasure, with the sweep number for a sweep.
+func (in EraseInput) ledgerStep(step string) string {
+	if in.Sweep == 0 {
+		return step
+	}
+	return fmt.Sprintf("%s-sweep-%d", step, in.Sweep)
 }
 
 // ExportInput asks for the access export of a footprint.

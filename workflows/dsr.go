@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -166,7 +168,40 @@ func (d *dsr) erase(ctx workflow.Context) error {
 	if err := d.setStatus(ctx, StatusErasing, nil); err != nil {
 		return err
 	}
-	in := activities.EraseInput{DSRID: d.in.ID, Footprint: fp, Subject: d.in.Identifiers}
+	if err := d.eraseAll(ctx, fp, 0); err != nil {
+		return err
+	}
+	// A message that arrived while the steps ran (the customer wrote
+	// again) started a new conversation run after its run was stopped: its
+	// post reached the CRM after the CRM was erased, under a key that
+	// shred-keys destroyed or one that nothing erases. Look once more and
+	// sweep up what came in. Histories recorded before this existed end
+	// here.
+	if workflow.GetVersion(ctx, finalSweepChange, workflow.DefaultVersion, 1) >= 1 {
+		if err := d.sweepLate(ctx, fp); err != nil {
+			return err
+		}
+	}
+	// The keys are gone: from here on the workflow passes no payload that
+	// needs them. The status update carries only fixed words.
+	return d.setStatusPlain(ctx, StatusCompleted)
+}
+
+// finalSweepChange is the workflow.GetVersion change id of the final
+// discovery and its sweeps.
+const finalSweepChange = "erasure-final-sweep"
+
+// maxSweeps bounds the sweeps in a row: a subject whose data keeps coming
+// back after that many (a live conversation, a sync writing behind the
+// erasure) needs an operator, so the request escalates.
+const maxSweeps = 3
+
+// eraseAll runs the erasure steps over a footprint: sweep 0 is the
+// erasure itself, sweep N the N-th sweep for late items. A sweep's steps
+// are named with its number, so its ledger rows do not collide with the
+// first pass's.
+func (d *dsr) eraseAll(ctx workflow.Context, fp activities.Footprint, sweep int) error {
+	in := activities.EraseInput{DSRID: d.in.ID, Footprint: fp, Subject: d.in.Identifiers, Sweep: sweep}
 	var a *activities.DSR
 	// Order matters: stop the conversation workflows first so that nothing
 	// writes while the CRM is erased; shred the keys (which also drops them
@@ -185,13 +220,119 @@ func (d *dsr) erase(ctx workflow.Context) error {
 		{"erase-store", storeOptions, a.EraseStore},
 	}
 	for _, s := range steps {
-		if err := d.step(ctx, s.name, s.opts, s.fn, in); err != nil {
+		if err := d.step(ctx, sweepStep(s.name, sweep), s.opts, s.fn, in); err != nil {
 			return err
 		}
 	}
-	// The keys are gone: from here on the workflow passes no payload that
-	// needs them. The status update carries only fixed words.
-	return d.setStatusPlain(ctx, StatusCompleted)
+	return nil
+}
+
+// sweepStep names a step of a sweep: the step itself for the erasure,
+// with "-sweep-N" for the N-th sweep.
+func sweepStep(name string, sweep int) string {
+	if sweep == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s-sweep-%d", name, sweep)
+}
+
+// sweepLate discovers the subject once more after the erasure steps and,
+// while that finds something the steps had not erased, runs the steps
+// again over what it found. After maxSweeps sweeps in a row it escalates
+// and, once an operator retries, goes on sweeping. Each sweep's count is
+// in the ledger.
+func (d *dsr) sweepLate(ctx workflow.Context, erased activities.Footprint) error {
+	inRow := 0
+	for sweep := 1; ; sweep++ {
+		var a *activities.DSR
+		var fp activities.Footprint
+		// The status stays erasing: this is the erasure checking its work.
+		if err := d.stepResult(ctx, "discover-final-"+fmt.Sprint(sweep), crmEraseOptions, a.Discover, activities.DiscoverInput{
+			DSRID: d.in.ID, Identifiers: d.in.Identifiers, Pass: "final-" + fmt.Sprint(sweep),
+			ContactIDs: erased.CRM["Contact"], ConversationIDs: erased.ConversationIDs,
+		}, &fp); err != nil {
+			return err
+		}
+		n := lateItems(erased, fp)
+		if n == 0 {
+			return nil
+		}
+		if inRow == maxSweeps {
+			if err := d.escalateLate(ctx, sweep, n); err != nil {
+				return err
+			}
+			inRow = 0
+		}
+		inRow++
+		d.st.Step = sweepStep("sweep", sweep)
+		d.st.Footprint = mergeFootprints(d.st.Footprint, fp)
+		if err := d.setStatus(ctx, StatusErasing, []activities.Outcome{{
+			System: "dsr", Action: "found", Object: "late items", Count: n,
+			Detail: fmt.Sprintf("sweep %d: a discovery after the erasure found items written while it ran (such as a new message from the subject); erasing them", sweep),
+			Policy: "GDPR Art. 17", At: workflow.Now(ctx),
+		}}); err != nil {
+			return err
+		}
+		if err := d.eraseAll(ctx, fp, sweep); err != nil {
+			return err
+		}
+		d.st.Step = sweepStep("sweep", sweep)
+		if err := d.setStatus(ctx, StatusErasing, []activities.Outcome{{
+			System: "dsr", Action: "erased", Object: "late items", Count: n,
+			Detail: fmt.Sprintf("sweep %d erased the items written while the erasure ran", sweep),
+			Policy: "GDPR Art. 17", At: workflow.Now(ctx),
+		}}); err != nil {
+			return err
+		}
+		erased = mergeFootprints(erased, fp)
+	}
+}
+
+// escalateLate marks the request escalated because items of the subject
+// kept appearing after maxSweeps sweeps, and waits for an operator's retry.
+func (d *dsr) escalateLate(ctx workflow.Context, sweep, n int) error {
+	d.st.Step = sweepStep("sweep", sweep)
+	reason := fmt.Sprintf("%d sweeps in a row still found items of the subject written after the erasure (%d now)", maxSweeps, n)
+	d.st.Escalation = d.st.Step + ": " + reason
+	if err := d.setStatus(ctx, StatusEscalated, []activities.Outcome{{
+		System: "dsr", Action: "failed", Object: "late items", Count: n,
+		Detail: reason + "; something keeps writing the subject's data (a live conversation, a backfill, a sync): stop it, then run `webcaresync dsr retry`",
+		At:     workflow.Now(ctx),
+	}}); err != nil {
+		return err
+	}
+	workflow.GetSignalChannel(ctx, DSRRetrySignal).Receive(ctx, nil)
+	d.st.Escalation = ""
+	return nil
+}
+
+// lateItems counts what a discovery after the erasure found that the
+// erasure had not already handled: CRM records and conversations it did
+// not know, every Temporal execution and every store row. Records the
+// erasure already handled and Salesforce still lists (kept in the Recycle
+// Bin, or purged rows queryAll shows for a while) are not late: the
+// erasure's ledger says what became of them. The store's conversation
+// count only repeats the conversations.
+func lateItems(erased, fp activities.Footprint) int {
+	n := fp.Executions
+	for obj, ids := range fp.CRM {
+		for _, id := range ids {
+			if !slices.Contains(erased.CRM[obj], id) {
+				n++
+			}
+		}
+	}
+	for _, id := range fp.ConversationIDs {
+		if !slices.Contains(erased.ConversationIDs, id) {
+			n++
+		}
+	}
+	for table, c := range fp.Store {
+		if table != "conversations" {
+			n += c
+		}
+	}
+	return n
 }
 
 // heartbeatTimeout is how soon Temporal retries an attempt whose worker
@@ -301,6 +442,12 @@ func systemOf(step string) string {
 		return activities.SystemKeys
 	case "discover-initial", "discover-pre-erasure":
 		return "discovery"
+	}
+	if strings.HasPrefix(step, "discover-final-") {
+		return "discovery"
+	}
+	if name, _, ok := strings.Cut(step, "-sweep-"); ok {
+		return systemOf(name)
 	}
 	return step
 }

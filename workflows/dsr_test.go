@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -423,8 +424,8 @@ func TestDSRErasureWaitsForApprovalRediscoversAndErasesInOrder(t *testing.T) {
 		"nothing is erased before the approval")
 	require.Equal(t, []string{"0ST1"}, st.Footprint.CRM["SocialPost"], "the footprint is shown before anything is deleted")
 
-	require.Equal(t, append([]string{"Discover:initial", "Discover:pre-erasure"}, eraseSteps...),
-		r.only(append([]string{"Discover", "Export"}, eraseSteps...)...))
+	require.Equal(t, append(append([]string{"Discover:initial", "Discover:pre-erasure"}, eraseSteps...), "Discover:final-1"),
+		r.only(append([]string{"Discover", "Export"}, eraseSteps...)...), "a final discovery that finds nothing ends the erasure")
 	r.mu.Lock()
 	for _, in := range r.erased {
 		require.ElementsMatch(t, []string{"0ST1", "0ST2"}, in.Footprint.CRM["SocialPost"], "both passes are erased")
@@ -450,7 +451,7 @@ func TestDSRErasureWithoutApprovalSetting(t *testing.T) {
 	env.ExecuteWorkflow(DSR, dsrInput("erasure", false))
 	require.NoError(t, env.GetWorkflowError())
 	require.NotContains(t, r.statusWords(), StatusAwaitingApproval)
-	require.Equal(t, append([]string{"Discover:initial", "Discover:pre-erasure"}, eraseSteps...),
+	require.Equal(t, append(append([]string{"Discover:initial", "Discover:pre-erasure"}, eraseSteps...), "Discover:final-1"),
 		r.only(append([]string{"Discover"}, eraseSteps...)...))
 }
 
@@ -495,6 +496,94 @@ func TestDSRPermanentFailureEscalatesUntilRetry(t *testing.T) {
 	require.Equal(t, StatusErasing, words[esc+1], "the request goes back to erasing after the retry")
 	require.Equal(t, StatusCompleted, final.Status)
 	require.Empty(t, final.Escalation)
+}
+
+// lateFootprint is what a final discovery finds of a message that arrived
+// while the erasure ran: a new post in the CRM and the new run of the
+// conversation the erasure already stopped.
+var lateFootprint = activities.Footprint{
+	CRM:             map[string][]string{"Contact": {"003A"}, "SocialPost": {"0ST1", "0ST2"}},
+	ConversationIDs: []string{"conv-1"},
+	Executions:      1,
+	Store:           map[string]int{"conversations": 1},
+}
+
+// lateRows returns the ledger outcomes about late items, as "action
+// count".
+func (r *dsrRecorder) lateRows() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.statuses {
+		for _, o := range s.Outcomes {
+			if o.Object == "late items" {
+				out = append(out, fmt.Sprintf("%s %d", o.Action, o.Count))
+			}
+		}
+	}
+	return out
+}
+
+func TestDSRErasureSweepsUpAMessageThatArrivedWhileItRan(t *testing.T) {
+	env, r := newDSREnv(t)
+	r.footprint["final-1"] = lateFootprint
+	// What the erasure already erased and Salesforce still lists is not
+	// late: the second final discovery finds the first pass's post in the
+	// Recycle Bin and nothing else.
+	r.footprint["final-2"] = activities.Footprint{CRM: map[string][]string{"SocialPost": {"0ST1"}}, ConversationIDs: []string{"conv-1"}, Store: map[string]int{"conversations": 1}}
+	env.ExecuteWorkflow(DSR, dsrInput("erasure", false))
+	require.NoError(t, env.GetWorkflowError())
+
+	require.Equal(t, append(append(append(append([]string{"Discover:initial", "Discover:pre-erasure"}, eraseSteps...), "Discover:final-1"), eraseSteps...), "Discover:final-2"),
+		r.only(append([]string{"Discover"}, eraseSteps...)...), "the steps run again for the late items, then a discovery finds nothing new")
+	r.mu.Lock()
+	require.Len(t, r.erased, 2*len(eraseSteps))
+	sweep := r.erased[len(eraseSteps):]
+	r.mu.Unlock()
+	for _, in := range sweep {
+		require.Equal(t, 1, in.Sweep, "the sweep's ledger rows are named apart from the first pass's")
+		require.Equal(t, []string{"0ST1", "0ST2"}, in.Footprint.CRM["SocialPost"], "the sweep erases the footprint the final discovery found")
+	}
+	require.Equal(t, []string{"found 2", "erased 2"}, r.lateRows(), "the late items are the new post and the conversation's new run, not what the erasure already knew")
+	words := r.statusWords()
+	require.Equal(t, StatusCompleted, words[len(words)-1])
+	require.NotContains(t, words, StatusEscalated)
+	require.Equal(t, StatusCompleted, finalStatus(t, env).Status)
+}
+
+func TestDSRErasureEscalatesWhenLateItemsKeepComing(t *testing.T) {
+	env, r := newDSREnv(t)
+	for i := 1; i <= maxSweeps+1; i++ {
+		r.footprint[fmt.Sprintf("final-%d", i)] = lateFootprint
+	}
+	st := queryAt(t, env, day)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(DSRRetrySignal, nil) }, 2*day)
+	env.ExecuteWorkflow(DSR, dsrInput("erasure", false))
+	require.NoError(t, env.GetWorkflowError())
+
+	require.Equal(t, StatusEscalated, st.Status, "after the bound the request escalates instead of sweeping forever")
+	require.Contains(t, st.Escalation, "sweeps in a row")
+	require.NotEqual(t, StatusCompleted, st.Status)
+	r.mu.Lock()
+	var failed []activities.Outcome
+	for _, s := range r.statuses {
+		if s.Status == StatusEscalated {
+			failed = append(failed, s.Outcomes...)
+		}
+	}
+	sweeps := map[int]bool{}
+	for _, in := range r.erased {
+		sweeps[in.Sweep] = true
+	}
+	r.mu.Unlock()
+	require.Len(t, failed, 1)
+	require.Equal(t, "failed", failed[0].Action)
+	require.Contains(t, failed[0].Detail, "webcaresync dsr retry")
+	// The erasure and maxSweeps sweeps before the escalation, one more
+	// after the operator's retry, whose final discovery finds nothing.
+	require.Len(t, sweeps, maxSweeps+2)
+	require.Equal(t, (maxSweeps+2)*len(eraseSteps), len(r.only(eraseSteps...)))
+	require.Equal(t, StatusCompleted, finalStatus(t, env).Status)
 }
 
 func TestDSRAccessExportsWithoutApproval(t *testing.T) {
