@@ -59,6 +59,7 @@ func exactlyOnce(t *testing.T, s *stack, want int) {
 // and in the middle of them: the connector refreshes once and every
 // message ends up in the CRM exactly once.
 func TestSessionExpiresMidRun(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	ingestAll(t, s, chat("a", 0, 150))
 	eventually(t, time.Minute, "the first batch", func() bool { return len(s.Sandbox.Records("SocialPost")) > 0 })
@@ -76,6 +77,7 @@ func TestSessionExpiresMidRun(t *testing.T) {
 // middle of a run: syncing pauses (visible in metrics), probes at most
 // once a minute, and resumes without loss when the budget is back.
 func TestBudgetExhaustedMidRun(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	ingestAll(t, s, chat("a", 0, 50))
 	eventually(t, time.Minute, "the first batch", func() bool { return len(s.Sandbox.Records("SocialPost")) == 50 })
@@ -100,6 +102,7 @@ func TestBudgetExhaustedMidRun(t *testing.T) {
 // and the others are written; after the mapping is fixed, the replay
 // writes it.
 func TestParkedEventReplaysAfterMappingFix(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "mappings", "salesforce.yaml"))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // TestDemo runs the README's tour end to end: sync, identity, review,
 // access export and erasure, each checked against the sandbox CRM.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	log, capture := logging.NewCapture()

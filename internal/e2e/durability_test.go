@@ -41,6 +41,7 @@ var externalParts = app.Parts{EphemeralPorts: true, Sandbox: true, Worker: true,
 // It runs with direct signalling and with the durable inbox (the default),
 // whose health check turns webhooks away while Temporal is down.
 func TestTemporalDownGets503ThenRetriesDeliver(t *testing.T) {
+	t.Parallel()
 	for _, inbox := range []bool{false, true} {
 		t.Run(fmt.Sprintf("inbox=%v", inbox), func(t *testing.T) { temporalDown(t, inbox) })
 	}
@@ -116,6 +117,7 @@ func temporalDown(t *testing.T, inbox bool) {
 // TestImportIsResumableAndIdempotent imports 10,000 events, interrupts the
 // import, runs it again, and checks that exactly 10,000 reach the CRM.
 func TestImportIsResumableAndIdempotent(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	path := filepath.Join(t.TempDir(), "backfill.jsonl")
 	f, err := os.Create(path)

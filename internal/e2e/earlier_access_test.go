@@ -17,6 +17,7 @@ import (
 // and every payload of that request fails with ErrErased, even with the
 // master key, while its status and ledger stay.
 func TestErasureAlsoErasesEarlierAccessRequests(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	ctx := context.Background()
 	syncSanne(t, s)

@@ -157,6 +157,7 @@ func sanneLeft(s *stack, contact string, texts ...string) []string {
 // discovery and the deletion: the CRM, the store and Temporal keep nothing
 // of her but the hashed ledger, and the evidence report lists each system.
 func TestErasureLeavesNothingAndAMessageInBetweenIsErasedToo(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	contact := syncSanne(t, s)
 	ctx := context.Background()
@@ -235,6 +236,7 @@ func TestErasureLeavesNothingAndAMessageInBetweenIsErasedToo(t *testing.T) {
 // starts and Salesforce is back, the erasure finishes, nothing is deleted
 // twice and the ledger is complete.
 func TestErasureSurvivesAWorkerKillAndASalesforceOutage(t *testing.T) {
+	t.Parallel()
 	tdir := t.TempDir()
 	addr, port := freeAddr(t)
 	srv, err := temporalserver.Start(context.Background(), temporalserver.Options{DataDir: tdir, FrontendPort: port, SearchAttributes: searchAttributes()})
@@ -287,6 +289,7 @@ func TestErasureSurvivesAWorkerKillAndASalesforceOutage(t *testing.T) {
 // TestAPIAuthScopesAndAudit checks 401 without a token, 403 with the
 // wrong scope, and that every call is in the audit log.
 func TestAPIAuthScopesAndAudit(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	s.Tokens.Add("auditor", "reader-secret", "dsr:read")
 	if code := api(t, s, "", "POST", "/v1/dsr", map[string]any{"type": "access", "identifiers": sanne}, nil); code != 401 {

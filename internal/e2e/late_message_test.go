@@ -25,6 +25,7 @@ import (
 // and the request completes with nothing of hers left. The hold is an
 // escalation, not a timer, so the message always arrives inside it.
 func TestErasureSweepsUpAMessageThatArrivesWhileItRuns(t *testing.T) {
+	t.Parallel()
 	xURL, xAPI := platformtest.NewX(t)
 	s := start(t, stackOptions{cfg: func(c *config.Config) {
 		c.Platforms.XBaseURL = xURL

@@ -262,6 +262,7 @@ func reopen(ctx context.Context, t *testing.T, dir, dbURL string) *app.App {
 // erasure, and checks that her recorded payloads cannot be decrypted after
 // it, even with the master key.
 func TestPrivacyResidue(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -462,6 +463,7 @@ func nonEmpty(ss []string) []string {
 // id, workflow type, task queue, search attribute or memo holds any demo
 // customer's personal data, in clear or decoded.
 func TestPrivacyIdentifiers(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

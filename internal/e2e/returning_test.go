@@ -31,6 +31,7 @@ func sanneXDM(messageID, text string) schemas.Event {
 // was recorded before the erasure still cannot be decrypted, even with the
 // master key.
 func TestReturningCustomerAfterErasure(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	ctx := context.Background()
 	contact := syncSanne(t, s)

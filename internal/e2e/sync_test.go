@@ -48,6 +48,7 @@ func parsePayload(p samples.Payload) []schemas.Event {
 // is one SocialPost linked to its persona, its case and the post it
 // answers.
 func TestWebhooksReachTheCRMExactlyOnce(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	ctx := context.Background()
 	for round := range 3 {
@@ -126,6 +127,7 @@ func TestWebhooksReachTheCRMExactlyOnce(t *testing.T) {
 // attackers send wrong, and checks the status codes, the error bodies, and
 // that nothing reached Temporal or the CRM.
 func TestBadInputIsRejectedAndNothingStored(t *testing.T) {
+	t.Parallel()
 	s := start(t, stackOptions{})
 	base := "http://" + s.HTTPAddr
 	body := samples.Conversations()[0].Payloads[0].Body

@@ -106,6 +106,7 @@ func bramLeft(s *stack) []string {
 // longer decrypt; Anna's posts stay in the CRM, and her next message in
 // the thread syncs.
 func TestThreadErasureOfTheSecondCustomer(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

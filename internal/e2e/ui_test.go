@@ -151,6 +151,7 @@ func firstSignal(t *testing.T, s *stack, workflowID, runID string) int64 {
 // The live page is opened as http://localhost:PORT, the erased one as
 // http://127.0.0.1:PORT: people type either.
 func TestWebUIShowsDecodedAndErasedPayloads(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t)
 	s := start(t, stackOptions{parts: &app.Parts{
 		Embedded: true, InMemoryTemporal: true, EphemeralPorts: true, UI: true,
