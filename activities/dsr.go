@@ -328,7 +328,11 @@ func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
 	if !ok {
 		return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-crm"), []Outcome{{System: SystemCRM, Action: store.LedgerNotPossible, Detail: "the CRM connector does not support erasure; erase the records by hand"}})
 	}
-	results, err := eraser.Erase(ctx, in.Footprint.CRM)
+	records, err := a.withLateCRMRecords(ctx, eraser, in)
+	if err != nil {
+		return err
+	}
+	results, err := eraser.Erase(ctx, records)
 	if err != nil {
 		return classify(err)
 	}
@@ -337,6 +341,35 @@ func (a *DSR) EraseCRM(ctx context.Context, in EraseInput) error {
 		out = append(out, Outcome{System: SystemCRM, Action: r.Action, Object: r.Object, Count: r.Count, Detail: r.Detail, Policy: r.Policy})
 	}
 	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-crm"), out)
+}
+
+// withLateCRMRecords adds to the footprint's CRM records what the CRM holds
+// of the subject now: the conversation workflows stop before this step,
+// but a message that arrives afterwards starts a new run, which writes its
+// post and case against the subject's persona and contact until they are
+// gone; and this step may run hours after the discovery when it waited for
+// an operator. Asking the CRM again here, while the persona and contact
+// still lead to such records, leaves nothing orphaned for the final
+// discovery to miss.
+func (a *DSR) withLateCRMRecords(ctx context.Context, eraser crm.Eraser, in EraseInput) (map[string][]string, error) {
+	_, emails, phones, personas := a.subjectHashes(in.Subject)
+	q := crm.DiscoverQuery{Emails: emails, Phones: phones, Personas: personas, ContactIDs: in.Footprint.CRM["Contact"]}
+	found, err := eraser.Discover(ctx, q)
+	if err != nil {
+		return nil, classify(err)
+	}
+	records := make(map[string][]string, len(in.Footprint.CRM))
+	for obj, ids := range in.Footprint.CRM {
+		records[obj] = slices.Clone(ids)
+	}
+	for obj, ids := range found.Records {
+		for _, id := range ids {
+			if !contains(records[obj], id) {
+				records[obj] = append(records[obj], id)
+			}
+		}
+	}
+	return records, nil
 }
 
 // ErasePlatforms deletes or hides what the platforms' APIs allow and
