@@ -81,7 +81,7 @@ func (a *DSR) Discover(ctx context.Context, in DiscoverInput) (Footprint, error)
 	if err != nil {
 		return fp, err
 	}
-	q := crm.DiscoverQuery{Emails: emails, Phones: phones, Personas: personas}
+	q := crm.DiscoverQuery{Emails: emails, Phones: phones, Personas: personas, LiveOnly: in.LiveOnly}
 	convs := map[string]bool{}
 	for _, c := range in.ContactIDs {
 		if !contains(q.ContactIDs, c) {

@@ -48,6 +48,11 @@ type DiscoverInput struct {
 	// conversation.
 	ContactIDs      []string `json:"contact_ids,omitempty"`
 	ConversationIDs []string `json:"conversation_ids,omitempty"`
+	// LiveOnly asks the CRM for live records only: the discovery after the
+	// erasure must not count what the erasure deleted and the CRM still
+	// lists for a while (Salesforce's queryAll, for about a day after a
+	// purge).
+	LiveOnly bool `json:"live_only,omitempty"`
 }
 
 // Footprint is what is held about a subject, by system, as record IDs and

@@ -249,7 +249,7 @@ func (d *dsr) sweepLate(ctx workflow.Context, erased activities.Footprint) error
 		// The status stays erasing: this is the erasure checking its work.
 		if err := d.stepResult(ctx, "discover-final-"+fmt.Sprint(sweep), crmEraseOptions, a.Discover, activities.DiscoverInput{
 			DSRID: d.in.ID, Identifiers: d.in.Identifiers, Pass: "final-" + fmt.Sprint(sweep),
-			ContactIDs: erased.CRM["Contact"], ConversationIDs: erased.ConversationIDs,
+			ContactIDs: erased.CRM["Contact"], ConversationIDs: erased.ConversationIDs, LiveOnly: true,
 		}, &fp); err != nil {
 			return err
 		}

@@ -152,6 +152,10 @@ type DiscoverQuery struct {
 	ContactIDs      []string     `json:"contact_ids,omitempty"`
 	Personas        []PersonaRef `json:"personas,omitempty"`
 	ConversationIDs []string     `json:"conversation_ids,omitempty"`
+	// LiveOnly leaves out records in the CRM's recycle bin: the discovery
+	// after an erasure looks for what was written meanwhile, not for what
+	// the erasure deleted and the CRM still lists for a while.
+	LiveOnly bool `json:"live_only,omitempty"`
 }
 
 // PersonaRef is a social persona: provider (x, messenger, instagram,

@@ -129,10 +129,15 @@ type query struct {
 // hands each its records (following nextRecordsUrl when an answer is
 // paged). One query alone is sent as a plain query. The queries are
 // queryAll: a data subject's records in the Recycle Bin are still
-// readable and restorable, so they are found, exported and purged too.
-func (c *Connector) runQueries(ctx context.Context, qs []query) error {
+// readable and restorable, so they are found, exported and purged too;
+// with live set they are plain queries, which leave the Recycle Bin out.
+func (c *Connector) runQueries(ctx context.Context, qs []query, live bool) error {
+	resource, run := "/queryAll", c.client.QueryAll
+	if live {
+		resource, run = "/query", c.client.Query
+	}
 	if len(qs) == 1 {
-		recs, err := c.client.QueryAll(ctx, qs[0].soql)
+		recs, err := run(ctx, qs[0].soql)
 		if err != nil {
 			return err
 		}
@@ -143,7 +148,7 @@ func (c *Connector) runQueries(ctx context.Context, qs []query) error {
 		part := qs[start:min(start+MaxComposite, len(qs))]
 		subs := make([]Subrequest, len(part))
 		for i, q := range part {
-			subs[i] = Subrequest{Method: http.MethodGet, URL: "/queryAll?q=" + url.QueryEscape(q.soql), ReferenceID: fmt.Sprintf("q%d", i)}
+			subs[i] = Subrequest{Method: http.MethodGet, URL: resource + "?q=" + url.QueryEscape(q.soql), ReferenceID: fmt.Sprintf("q%d", i)}
 		}
 		resps, err := c.client.Composite(ctx, false, subs)
 		if err != nil {
@@ -268,7 +273,7 @@ func (c *Connector) Discover(ctx context.Context, q crm.DiscoverQuery) (crm.Disc
 		if round >= maxDiscoverRounds {
 			return crm.Discovered{}, &crm.Error{Kind: crm.Permanent, Code: "DISCOVERY_TOO_DEEP", Message: "the subject's records link to each other more than 50 levels deep; check the CRM data"}
 		}
-		if err := c.runQueries(ctx, qs); err != nil {
+		if err := c.runQueries(ctx, qs, q.LiveOnly); err != nil {
 			return crm.Discovered{}, err
 		}
 		qs = d.linkQueries()
@@ -855,7 +860,7 @@ func (c *Connector) Export(ctx context.Context, records map[string][]string) (ma
 	if len(qs) == 0 {
 		return out, nil
 	}
-	if err := c.runQueries(ctx, qs); err != nil {
+	if err := c.runQueries(ctx, qs, false); err != nil {
 		return nil, err
 	}
 	for obj := range out {

@@ -505,6 +505,42 @@ func TestErasePurgesWhatIsAlreadyInTheRecycleBin(t *testing.T) {
 	assertNoSubjectData(t, e, fp)
 }
 
+// TestDiscoverLiveOnlyLeavesTheRecycleBinOut checks the discovery an
+// erasure runs after its steps: records in the Recycle Bin (deleted, or
+// purged and still listed by queryAll for a while) are not new data of the
+// subject, so a LiveOnly discovery does not return them, while a plain one
+// does.
+func TestDiscoverLiveOnlyLeavesTheRecycleBinOut(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	fp := seedSubject(t, e)
+	ctx := context.Background()
+	var binned []string
+	for _, id := range fp.posts {
+		binned = append(binned, id)
+	}
+	if _, err := e.conn.Client().CollectionDelete(ctx, binned); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.conn.Discover(ctx, subjectQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := subjectQuery()
+	q.LiveOnly = true
+	live, err := e.conn.Discover(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Records["SocialPost"]) != 8 || len(live.Records["SocialPost"]) != 0 {
+		t.Errorf("posts found: %d with the Recycle Bin, %d live only; want 8 and 0", len(all.Records["SocialPost"]), len(live.Records["SocialPost"]))
+	}
+	// The live contact and what links to it are still found; what only
+	// the deleted posts led to is not.
+	if len(live.Records["Contact"]) != 1 || len(live.Records["SocialPersona"]) == 0 {
+		t.Errorf("live records %v, want the live contact and its personas", live.Records)
+	}
+}
+
 // TestEraseWithoutPurgePermissionSaysWhereTheRecordsAre checks the
 // honest ledger of an org that allows neither a hard delete nor a purge:
 // the records are reported as retained in the Recycle Bin, with the date
