@@ -103,6 +103,11 @@ func newDSREnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *dsrRecorder) 
 	var a *activities.DSR
 	env.RegisterActivity(a)
 	env.OnActivity(a.Discover, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DiscoverInput) (activities.Footprint, error) {
+		// Only the discovery after the erasure leaves the CRM's recycle bin
+		// out: the others must find what is in it, to erase it.
+		if final := strings.HasPrefix(in.Pass, "final-"); final != in.LiveOnly {
+			t.Errorf("discovery %s asked for LiveOnly %v", in.Pass, in.LiveOnly)
+		}
 		if err := r.call("Discover:" + in.Pass); err != nil {
 			return activities.Footprint{}, err
 		}
