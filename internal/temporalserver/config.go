@@ -228,6 +228,12 @@ func defaultDynamicConfig() map[string]any {
 		"matching.persistenceMaxQPS":           20000,
 		"worker.persistenceMaxQPS":             5000,
 		"system.namespaceCacheRefreshInterval": time.Second,
+		// A deleted execution is removed only once the queue checkpoint
+		// that acknowledges its close task is taken: every 30 s by
+		// default, so a GDPR erasure waited up to 30 s per conversation.
+		// One checkpoint a second is one small write on a single node.
+		"history.transferProcessorUpdateAckInterval":   time.Second,
+		"history.visibilityProcessorUpdateAckInterval": time.Second,
 		// Keep more workflows in the mutable state cache; the host is the
 		// whole cluster.
 		"history.hostLevelCacheMaxSize": 8192,
