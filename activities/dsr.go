@@ -445,9 +445,12 @@ func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
 	})
 }
 
-// waitDeleted polls until the execution is gone, for up to 30 seconds.
+// waitDeleted polls until the execution is gone, for up to 90 seconds: a
+// Temporal cluster removes a deleted execution once its history queue
+// checkpoints, every 30 seconds by default (the embedded server does it
+// every second).
 func (a *DSR) waitDeleted(ctx context.Context, workflowID string) error {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		_, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
 		var nf *serviceerror.NotFound
