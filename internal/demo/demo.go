@@ -187,7 +187,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		Rule     string `json:"rule"`
 		Approved string `json:"approved_by"`
 	}
-	if err := api.do(ctx, "GET", "/v1/contacts/"+sanne+"/links", nil, &links); err != nil {
+	// The CRM link comes first and its evidence is recorded right after
+	// it, so wait for both links' evidence.
+	if err := waitFor(ctx, opts.Timeout, "the evidence of both of Sanne's links", func() bool {
+		links = links[:0]
+		return api.do(ctx, "GET", "/v1/contacts/"+sanne+"/links", nil, &links) == nil && len(links) >= 2
+	}); err != nil {
 		return sum, err
 	}
 	var why []string
