@@ -81,6 +81,16 @@ func syncSanne(t *testing.T, s *stack) string {
 		}
 	}
 	eventually(t, time.Minute, "both personas linked", func() bool { return countWhere(s, "SocialPersona", "ParentId", contact) == 2 })
+	// The store records each link right after the CRM: wait until both
+	// conversations are under the contact's one subject.
+	eventually(t, time.Minute, "both conversations under Sanne's subject in the store", func() bool {
+		ids, err := s.Store.FindSubjectsByIdentifierHashes(context.Background(), []string{s.Hasher.Hash("crm_contact", contact)})
+		if err != nil || len(ids) != 1 {
+			return false
+		}
+		convs, err := s.Store.ConversationsBySubject(context.Background(), ids[0])
+		return err == nil && len(convs) == 2
+	})
 	return contact
 }
 
