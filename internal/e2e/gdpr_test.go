@@ -84,14 +84,25 @@ func syncSanne(t *testing.T, s *stack) string {
 	// The store records each link right after the CRM: wait until both
 	// conversations are under the contact's one subject.
 	eventually(t, time.Minute, "both conversations under Sanne's subject in the store", func() bool {
-		ids, err := s.Store.FindSubjectsByIdentifierHashes(context.Background(), []string{s.Hasher.Hash("crm_contact", contact)})
-		if err != nil || len(ids) != 1 {
-			return false
-		}
-		convs, err := s.Store.ConversationsBySubject(context.Background(), ids[0])
-		return err == nil && len(convs) == 2
+		return len(contactConversations(s, contact)) == 2
 	})
 	return contact
+}
+
+// contactConversations lists the store's conversations of the one subject
+// linked to a CRM contact; none while the contact has no subject or
+// several.
+func contactConversations(s *stack, contact string) []store.Conversation {
+	ctx := context.Background()
+	ids, err := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash("crm_contact", contact)})
+	if err != nil || len(ids) != 1 {
+		return nil
+	}
+	convs, err := s.Store.ConversationsBySubject(ctx, ids[0])
+	if err != nil {
+		return nil
+	}
+	return convs
 }
 
 func openDSR(t *testing.T, s *stack, typ string) string {
@@ -171,17 +182,10 @@ func TestErasureLeavesNothingAndAMessageInBetweenIsErasedToo(t *testing.T) {
 	s := start(t, stackOptions{})
 	contact := syncSanne(t, s)
 	ctx := context.Background()
-	// The CRM link comes first and the store's subject merge right after
-	// it, so wait for the store too.
-	var convs []store.Conversation
-	eventually(t, time.Minute, "Sanne's two conversations under one subject", func() bool {
-		ids, err := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash("crm_contact", contact)})
-		if err != nil || len(ids) != 1 {
-			return false
-		}
-		convs, err = s.Store.ConversationsBySubject(ctx, ids[0])
-		return err == nil && len(convs) == 2
-	})
+	convs := contactConversations(s, contact)
+	if len(convs) != 2 {
+		t.Fatalf("Sanne's conversations in the store: %d, want 2", len(convs))
+	}
 	id := openDSR(t, s, "erasure")
 	waitStatus(t, s, id, "awaiting_approval", time.Minute)
 	// Sanne writes again while the request waits for approval.
