@@ -473,14 +473,7 @@ func TestErasePurgesWhatIsAlreadyInTheRecycleBin(t *testing.T) {
 	fp := seedSubject(t, e)
 	ctx := context.Background()
 	// An earlier version deleted the posts and the contact, and stopped.
-	var binned []string
-	for _, id := range fp.posts {
-		binned = append(binned, id)
-	}
-	binned = append(binned, fp.contactID)
-	if _, err := e.conn.Client().CollectionDelete(ctx, binned); err != nil {
-		t.Fatal(err)
-	}
+	recycle(t, e, fp, fp.contactID)
 	if len(e.sb.AllRecords("SocialPost")) != 11 {
 		t.Fatal("the deleted posts are not in the Recycle Bin")
 	}
@@ -505,6 +498,20 @@ func TestErasePurgesWhatIsAlreadyInTheRecycleBin(t *testing.T) {
 	assertNoSubjectData(t, e, fp)
 }
 
+// recycle deletes the subject's posts, and the extra records, with a plain
+// delete: they go to the Recycle Bin, as an earlier erasure attempt or a
+// delete by hand leaves them.
+func recycle(t *testing.T, e *testEnv, fp footprint, extra ...string) {
+	t.Helper()
+	var ids []string
+	for _, id := range fp.posts {
+		ids = append(ids, id)
+	}
+	if _, err := e.conn.Client().CollectionDelete(context.Background(), append(ids, extra...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDiscoverLiveOnlyLeavesTheRecycleBinOut checks the discovery an
 // erasure runs after its steps: records in the Recycle Bin (deleted, or
 // purged and still listed by queryAll for a while) are not new data of the
@@ -514,13 +521,7 @@ func TestDiscoverLiveOnlyLeavesTheRecycleBinOut(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	fp := seedSubject(t, e)
 	ctx := context.Background()
-	var binned []string
-	for _, id := range fp.posts {
-		binned = append(binned, id)
-	}
-	if _, err := e.conn.Client().CollectionDelete(ctx, binned); err != nil {
-		t.Fatal(err)
-	}
+	recycle(t, e, fp)
 	all, err := e.conn.Discover(ctx, subjectQuery())
 	if err != nil {
 		t.Fatal(err)
