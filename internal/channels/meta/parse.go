@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"strings"
 	"time"
 
 	"github.com/webcaresync/webcaresync/internal/channels"
@@ -312,9 +313,26 @@ func (ps *parser) instagramComment(at string, entryIndex int, en entry, v change
 	return ps.add(at, e)
 }
 
+// UnresolvedAuthorPrefix starts the author id of an Instagram mention whose
+// author the webhook did not name. The mentions webhook carries only the
+// media and comment ids (the author is read later through GET
+// /{ig-user-id}?fields=mentioned_comment), so the author id is derived from
+// the comment id: it is unique to the comment and can never be shared by two
+// customers, and the prefix, which no Instagram-scoped user id has, marks it
+// as a placeholder rather than a person.
+const UnresolvedAuthorPrefix = "unresolved:comment:"
+
+// IsUnresolvedAuthor reports whether platformUserID is a placeholder made by
+// the parser for a mention without an author, not a platform user id.
+func IsUnresolvedAuthor(platformUserID string) bool {
+	return strings.HasPrefix(platformUserID, UnresolvedAuthorPrefix)
+}
+
 // instagramMention parses a mention of the account in a comment. Meta sends
-// only the media and comment ids, so the author is not known here and is
-// recorded as "unknown" until the comment is fetched.
+// only the media and comment ids, so unless the payload names the author the
+// author is a placeholder derived from the comment id (see
+// UnresolvedAuthorPrefix): one shared id such as "unknown" would make every
+// mention's author one data subject and one persona.
 func (ps *parser) instagramMention(at string, entryIndex int, en entry, v changeValue) *channels.BadRequest {
 	if v.CommentID == "" {
 		// A mention in a caption has no comment to store.
@@ -327,7 +345,7 @@ func (ps *parser) instagramMention(at string, entryIndex int, en entry, v change
 	if err != nil {
 		return err
 	}
-	author := schemas.Author{PlatformUserID: "unknown"}
+	author := schemas.Author{PlatformUserID: UnresolvedAuthorPrefix + string(v.CommentID)}
 	if v.From != nil && v.From.ID != "" {
 		author = schemas.Author{PlatformUserID: string(v.From.ID), Handle: v.From.Username}
 	}
