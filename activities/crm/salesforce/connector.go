@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -696,17 +697,34 @@ func remove(list []string, s string) []string {
 
 var postcodeRe = regexp.MustCompile(`^([0-9]{4}) ?([A-Z]{2})$`)
 
-// FindContacts returns the contacts whose Email, Phone, MobilePhone or
+// FindContacts returns the contacts whose Id, Email, Phone, MobilePhone or
 // MailingPostalCode equals a field of q. Dutch postcodes are matched with
-// and without the space.
+// and without the space. A phone number is looked for under each way a
+// CRM user may have typed it (see phoneForms), so a contact holding
+// 06-12345678 is found for +31612345678; the caller compares the numbers
+// it gets back after normalising them. An id that is not a Salesforce
+// Contact id is refused with MALFORMED_ID.
 func (c *Connector) FindContacts(ctx context.Context, q crm.ContactQuery) ([]crm.Contact, error) {
 	var conds []string
+	if id := strings.TrimSpace(q.ID); id != "" {
+		if !hasPrefix(id, prefixContact) {
+			return nil, &crm.Error{Kind: crm.Permanent, Code: "MALFORMED_ID", Message: "the contact id is not a Salesforce Contact id (15 or 18 letters and digits starting with 003); correct it"}
+		}
+		conds = append(conds, "Id = '"+id+"'")
+	}
 	if q.Email != "" {
 		conds = append(conds, fmt.Sprintf("Email = '%s'", EscapeSOQL(strings.TrimSpace(q.Email))))
 	}
-	if q.Phone != "" {
-		p := EscapeSOQL(strings.TrimSpace(q.Phone))
-		conds = append(conds, fmt.Sprintf("Phone = '%s'", p), fmt.Sprintf("MobilePhone = '%s'", p))
+	if raw := strings.TrimSpace(q.Phone); raw != "" {
+		forms := []string{raw}
+		if e164 := mappings.E164(raw, c.m.DefaultPhoneRegion); e164 != "" {
+			forms = phoneForms(e164)
+			if !slices.Contains(forms, raw) {
+				forms = append(forms, raw)
+			}
+		}
+		list := soqlList(forms)
+		conds = append(conds, "Phone IN "+list, "MobilePhone IN "+list)
 	}
 	if q.PostalCode != "" {
 		pc := strings.ToUpper(strings.TrimSpace(q.PostalCode))

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/webcaresync/webcaresync/activities/crm"
 	"github.com/webcaresync/webcaresync/mappings"
 	"github.com/webcaresync/webcaresync/schemas"
@@ -683,31 +681,6 @@ func (d *discovery) result() crm.Discovered {
 		out.Posts = append(out.Posts, crm.PlatformPost{Provider: prov, ExternalPostID: p.externalPostID, Outbound: p.outbound, Public: publicMessageTypes[p.messageType]})
 	}
 	return out
-}
-
-// phoneForms returns the ways a phone number may be written in a Contact:
-// E.164 (+31612345678), international (+31 6 12345678), national
-// (06 12345678) and national digits only (0612345678).
-func phoneForms(e164 string) []string {
-	forms := []string{e164}
-	num, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return forms
-	}
-	intl := phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
-	national := phonenumbers.Format(num, phonenumbers.NATIONAL)
-	digits := strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, national)
-	for _, f := range []string{intl, national, digits} {
-		if f != "" {
-			forms = append(forms, f)
-		}
-	}
-	return forms
 }
 
 // normaliseProvider returns the DSR's name of a provider (x, messenger,
