@@ -537,10 +537,25 @@ func (a *DSR) earlierRequests(ctx context.Context, in EraseInput) (completedAcce
 	return completedAccess, running, nil
 }
 
+// KindConversation is the hash kind of a conversation on the suppression
+// list: ConversationHash.
+const KindConversation = "conversation"
+
+// ConversationHash is the suppression-list hash of a conversation, by its
+// opaque conversation ID (the workflow ID the ingest derives from the
+// channel and conversation key). The ingest's import checks it for every
+// event, so that the brand's replies in an erased conversation, which the
+// brand wrote but which answer and name the customer, stay out too.
+func ConversationHash(h Hasher, conversationID string) string {
+	return h.Hash(KindConversation, conversationID)
+}
+
 // EraseStore purges the subject from webcaresync's store and adds its
-// identifiers to the suppression list, so that a backfill or a replay of
-// old events cannot bring the data back. Ledger and audit rows stay; they
-// name the subject by keyed hash only.
+// identifiers and its conversations to the suppression list, so that a
+// backfill or a replay of old events cannot bring the data back: not the
+// subject's own messages, nor the brand's replies to them. Ledger and audit
+// rows stay; they name the subject and the conversations by keyed hash
+// only.
 func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
 	counts := map[string]int{}
@@ -563,7 +578,11 @@ func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 			return err
 		}
 	}
-	if err := a.Store.AddSuppressed(ctx, in.Footprint.IdentifierHashes, in.DSRID); err != nil {
+	suppressed := slices.Clone(in.Footprint.IdentifierHashes)
+	for _, id := range in.Footprint.ConversationIDs {
+		suppressed = append(suppressed, ConversationHash(a.Hasher, id))
+	}
+	if err := a.Store.AddSuppressed(ctx, suppressed, in.DSRID); err != nil {
 		return err
 	}
 	var out []Outcome
@@ -571,7 +590,7 @@ func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 		out = append(out, Outcome{System: SystemStore, Action: store.LedgerErased, Object: table, Count: n, Policy: policyErasure})
 	}
 	out = append(out,
-		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(in.Footprint.IdentifierHashes), Detail: "keyed hashes, so that imports and replays cannot restore the data", Policy: policyErasure},
+		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(suppressed), Detail: "keyed hashes of the identifiers and conversations, so that imports and replays cannot restore the data", Policy: policyErasure},
 		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "ledger and audit log", Policy: policyAccountability},
 	)
 	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-store"), out)
