@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/webcaresync/webcaresync/activities"
 	"github.com/webcaresync/webcaresync/internal/metrics"
 	"github.com/webcaresync/webcaresync/internal/privacy"
 	"github.com/webcaresync/webcaresync/internal/store"
@@ -79,9 +80,11 @@ type Ingestor struct {
 
 // Options change how one Ingest call treats its events.
 type Options struct {
-	// HonourSuppression skips events whose author is on the erasure
-	// suppression list. The import always sets it, so that a backfill of
-	// old events cannot bring erased data back.
+	// HonourSuppression skips events the erasure suppression list covers:
+	// those whose author was erased, and every event, inbound or the
+	// brand's reply, of a conversation an erasure deleted. The import
+	// always sets it, so that a backfill of old events cannot bring erased
+	// data back.
 	HonourSuppression bool
 	// Replay bypasses dedupe, for parked events replayed after a fix.
 	Replay bool
@@ -117,25 +120,20 @@ type group struct {
 // duplicate and not signalled again.
 func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Options) (Result, error) {
 	var res Result
-	if opts.HonourSuppression {
-		kept := events[:0:0]
-		for _, e := range events {
-			hit, err := in.Store.AnySuppressed(ctx, []string{AuthorHash(in.IDs, e)})
-			if err != nil {
-				return res, fmt.Errorf("cannot read the suppression list: %w", err)
-			}
-			if hit {
-				res.Suppressed++
-				in.Metrics.EventsSupressed.Inc()
-				continue
-			}
-			kept = append(kept, e)
-		}
-		events = kept
-	}
-	ids, err := in.conversations(ctx, events)
+	// The direct path reads the events' own dedupe claims with the
+	// conversations of the messages they answer, in one query; the inbox
+	// claims atomically as it writes, and a replay bypasses dedupe.
+	direct := in.Sealer == nil && !opts.Replay
+	ids, claimed, err := in.place(ctx, events, direct)
 	if err != nil {
 		return res, err
+	}
+	if opts.HonourSuppression {
+		// After placing the events, so that a reply that follows its
+		// parent into an erased conversation is suppressed with it.
+		if events, ids, err = in.suppress(ctx, events, ids, &res); err != nil {
+			return res, err
+		}
 	}
 	groups, order := in.group(events, ids)
 	if in.Sealer != nil && !opts.Replay {
@@ -144,15 +142,14 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		}
 		return in.ingestInbox(ctx, groups, order, res)
 	}
-	if !opts.Replay {
-		if err := in.claim(ctx, groups, order, &res); err != nil {
-			return res, err
-		}
+	if direct {
+		in.dropClaimed(groups, order, claimed, &res)
 	}
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		failed []*group
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		failed    bool
+		delivered []*group
 	)
 	for _, id := range order {
 		g := groups[id]
@@ -162,29 +159,74 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := in.signal(ctx, g, opts.Replay); err != nil {
-				mu.Lock()
-				failed = append(failed, g)
-				mu.Unlock()
+			err := in.signal(ctx, g, opts.Replay)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = true
 				in.Log.Warn("temporal did not accept a conversation's events; the platform will retry", zap.String("conversation", g.id), zap.Error(err))
+				return
 			}
+			delivered = append(delivered, g)
 		}()
 	}
 	wg.Wait()
-	if len(failed) > 0 {
-		var keys []string
-		for _, g := range failed {
-			keys = append(keys, g.keys...)
+	if !opts.Replay {
+		// Claimed only once delivered: a crash before this point leaves
+		// the events unclaimed, so the retry delivers them again and the
+		// workflow drops what it has seen. Claiming first would make the
+		// retry drop events that never reached their workflow.
+		if err := in.claim(context.WithoutCancel(ctx), delivered); err != nil {
+			in.Log.Warn("events reached their workflows but their dedupe claims were not recorded; the platform's retry delivers them again and the workflow drops the repeats", zap.Error(err))
+			return res, fmt.Errorf("%w: the dedupe store failed: %v", ErrUnavailable, err)
 		}
-		if !opts.Replay {
-			if err := in.Store.ReleaseEvents(context.WithoutCancel(ctx), keys); err != nil {
-				in.Log.Error("cannot release dedupe claims after a failed signal; the platform's retry may be dropped as a duplicate", zap.Error(err))
-			}
-		}
+	}
+	if failed {
 		return res, ErrUnavailable
 	}
 	in.count(groups, order, &res)
 	return res, nil
+}
+
+// suppress drops the events the erasure suppression list covers, counting
+// them in res, and returns the rest with their conversation IDs. An event
+// is covered when its author was erased or its conversation (ids holds
+// each event's) was deleted by an erasure: the brand's replies to an
+// erased customer are authored by the brand but answer, name and quote the
+// customer. Each hash is looked up once per call.
+func (in *Ingestor) suppress(ctx context.Context, events []schemas.Event, ids []string, res *Result) ([]schemas.Event, []string, error) {
+	known := map[string]bool{}
+	listed := func(h string) (bool, error) {
+		if hit, ok := known[h]; ok {
+			return hit, nil
+		}
+		hit, err := in.Store.AnySuppressed(ctx, []string{h})
+		if err != nil {
+			return false, fmt.Errorf("cannot read the suppression list: %w", err)
+		}
+		known[h] = hit
+		return hit, nil
+	}
+	keptEvents, keptIDs := events[:0:0], ids[:0:0]
+	for i, e := range events {
+		hit, err := listed(activities.ConversationHash(in.IDs, ids[i]))
+		if err != nil {
+			return nil, nil, err
+		}
+		if !hit {
+			if hit, err = listed(AuthorHash(in.IDs, e)); err != nil {
+				return nil, nil, err
+			}
+		}
+		if hit {
+			res.Suppressed++
+			in.Metrics.EventsSupressed.Inc()
+			continue
+		}
+		keptEvents = append(keptEvents, e)
+		keptIDs = append(keptIDs, ids[i])
+	}
+	return keptEvents, keptIDs, nil
 }
 
 // maxClaimRounds bounds the ClaimEnqueueInbox calls of one Ingest. A
@@ -295,36 +337,45 @@ func (in *Ingestor) group(events []schemas.Event, ids []string) (map[string]*gro
 	return groups, order
 }
 
-// claim drops events already accepted before, keeping the claims of the
-// fresh ones in their group so they can be released if the signal fails.
-func (in *Ingestor) claim(ctx context.Context, groups map[string]*group, order []string, res *Result) error {
-	var claims []store.EventClaim
-	for _, id := range order {
-		for _, e := range groups[id].events {
-			claims = append(claims, store.EventClaim{Key: in.IDs.Hash("event", workflows.DedupeKey(e)), ConversationID: id})
-		}
-	}
-	fresh, err := in.Store.ClaimConversationEvents(ctx, claims)
-	if err != nil {
-		return fmt.Errorf("%w: the dedupe store failed: %v", ErrUnavailable, err)
-	}
-	i := 0
+// dropClaimed drops the events delivered before (claimed holds their
+// dedupe keys, see place) and repeats within the call, keeping in each
+// group the keys of the fresh events for claim.
+func (in *Ingestor) dropClaimed(groups map[string]*group, order []string, claimed map[string]string, res *Result) {
+	seen := map[string]bool{}
 	for _, id := range order {
 		g := groups[id]
 		kept := g.events[:0:0]
 		for _, e := range g.events {
-			if fresh[i] {
-				kept = append(kept, e)
-				g.keys = append(g.keys, claims[i].Key)
-			} else {
+			key := in.IDs.Hash("event", workflows.DedupeKey(e))
+			if _, done := claimed[key]; done || seen[key] {
 				res.Duplicates++
 				in.Metrics.EventsDuplicate.WithLabelValues(string(e.Channel)).Inc()
+				continue
 			}
-			i++
+			seen[key] = true
+			kept = append(kept, e)
+			g.keys = append(g.keys, key)
 		}
 		g.events = kept
 	}
-	return nil
+}
+
+// claim records the dedupe keys of delivered events with their
+// conversation, so that a repeat is dropped before it is signalled and an
+// erasure can forget them. A key a concurrent caller claimed meanwhile was
+// delivered twice; the workflow drops the second copy.
+func (in *Ingestor) claim(ctx context.Context, delivered []*group) error {
+	var claims []store.EventClaim
+	for _, g := range delivered {
+		for _, k := range g.keys {
+			claims = append(claims, store.EventClaim{Key: k, ConversationID: g.id})
+		}
+	}
+	if len(claims) == 0 {
+		return nil
+	}
+	_, err := in.Store.ClaimConversationEvents(ctx, claims)
+	return err
 }
 
 // signal hands one conversation's events to its workflow, starting it if

@@ -25,7 +25,16 @@ import (
 //
 // Replies whose parent is not in events are looked up in one store query.
 func (in *Ingestor) conversations(ctx context.Context, events []schemas.Event) ([]string, error) {
-	ids := make([]string, len(events))
+	ids, _, err := in.place(ctx, events, false)
+	return ids, err
+}
+
+// place is conversations that, with own, also looks up the claims of the
+// events' own dedupe keys in the same store query, for the direct path's
+// dedupe: claimed maps the keyed dedupe key of every event delivered
+// before to its conversation.
+func (in *Ingestor) place(ctx context.Context, events []schemas.Event, own bool) (ids []string, claimed map[string]string, err error) {
+	ids = make([]string, len(events))
 	for i, e := range events {
 		ids[i] = in.ConversationID(e)
 	}
@@ -40,8 +49,8 @@ func (in *Ingestor) conversations(ctx context.Context, events []schemas.Event) (
 		}
 		parents[i] = workflows.DedupeKey(schemas.Event{Kind: schemas.KindMessage, Channel: e.Channel, PlatformMessageID: e.ReplyToID})
 	}
-	if parents == nil {
-		return ids, nil
+	if parents == nil && !own {
+		return ids, nil, nil
 	}
 	// The messages of this call, by dedupe key: a reply to one of them
 	// follows it without a lookup.
@@ -68,13 +77,20 @@ func (in *Ingestor) conversations(ctx context.Context, events []schemas.Event) (
 		claimKey[p] = k
 		lookup = append(lookup, k)
 	}
+	if own {
+		for _, e := range events {
+			lookup = append(lookup, in.IDs.Hash("event", workflows.DedupeKey(e)))
+		}
+	}
 	var placed map[string]string
 	if len(lookup) > 0 {
-		var err error
 		placed, err = in.Store.EventConversations(ctx, lookup)
 		if err != nil {
-			return nil, fmt.Errorf("%w: cannot look up the conversations of replied-to messages: %v", ErrUnavailable, err)
+			return nil, nil, fmt.Errorf("%w: cannot look up the dedupe claims of the events and of the messages they answer: %v", ErrUnavailable, err)
 		}
+	}
+	if parents == nil {
+		return ids, placed, nil
 	}
 	// Follow each reply to its parent; a parent in this call is resolved
 	// first, so chains of replies land together. state: 0 open, 1 on the
@@ -101,7 +117,7 @@ func (in *Ingestor) conversations(ctx context.Context, events []schemas.Event) (
 	for i := range events {
 		resolve(i)
 	}
-	return ids, nil
+	return ids, placed, nil
 }
 
 // isPublicReply reports whether e is a public message (post, comment or
