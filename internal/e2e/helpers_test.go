@@ -40,7 +40,11 @@ func databaseURL(t *testing.T) string {
 		return u.(string)
 	}
 	u := newSchema(t, base)
-	testSchemas.Store(t.Name(), u)
+	name := t.Name()
+	testSchemas.Store(name, u)
+	// The schema is dropped when the test ends; a rerun of the same test
+	// (go test -count=2) must get a new one.
+	t.Cleanup(func() { testSchemas.Delete(name) })
 	return u
 }
 
