@@ -136,11 +136,38 @@ type chunkSync struct {
 	byMsgID map[string]*pendingPost
 	parked  map[string]bool
 	// seeded are posts written in the first call (as persona parents).
-	seeded  map[string]bool
+	seeded map[string]bool
+	// deferred are personas whose first post Salesforce rejected; they are
+	// written after the posts, parented to a post it accepted.
+	deferred []deferredPersona
 	updates []Update
 	// updateOwner is the platform message id each update belongs to ("" for
 	// the case).
 	updateOwner []string
+}
+
+// deferredPersona is a persona to write after the posts; posts are its
+// author's other posts of the chunk, in order.
+type deferredPersona struct {
+	key   string
+	posts []*pendingPost
+}
+
+// updatePost queues an update of the written post of a message for the
+// update call, merged with one already queued for it: Salesforce refuses a
+// record twice in one Collections call.
+func (s *chunkSync) updatePost(sobject, messageID string, fields Record) {
+	id := s.st.PostIDs[messageID]
+	for i, u := range s.updates {
+		if u.ID == id && s.updateOwner[i] == messageID {
+			for k, v := range fields {
+				u.Fields[k] = v
+			}
+			return
+		}
+	}
+	s.updates = append(s.updates, Update{SObject: sobject, ID: id, Fields: fields})
+	s.updateOwner = append(s.updateOwner, messageID)
 }
 
 func (s *chunkSync) park(e schemas.Event, err *crm.Error, fields []string) {
@@ -183,6 +210,9 @@ func (c *Connector) syncChunk(ctx context.Context, conv string, events []schemas
 	if err := c.upsertPosts(ctx, s); err != nil {
 		return err
 	}
+	if err := c.deferredPersonas(ctx, s); err != nil {
+		return err
+	}
 	c.replyLinks(s)
 	return c.applyUpdates(ctx, s)
 }
@@ -206,9 +236,10 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 	caseObj := c.m.Object(mappings.ObjectCase)
 
 	type personaWork struct {
-		key    string
-		first  *pendingPost
-		events []schemas.Event
+		key   string
+		first *pendingPost
+		// posts are the author's inbound posts of the chunk, first included.
+		posts []*pendingPost
 	}
 	var personas []*personaWork
 	byKey := map[string]*personaWork{}
@@ -236,10 +267,10 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 			continue
 		}
 		if w := byKey[key]; w != nil {
-			w.events = append(w.events, p.event)
+			w.posts = append(w.posts, p)
 			continue
 		}
-		w := &personaWork{key: key, first: p, events: []schemas.Event{p.event}}
+		w := &personaWork{key: key, first: p, posts: []*pendingPost{p}}
 		byKey[key] = w
 		personas = append(personas, w)
 	}
@@ -258,8 +289,8 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 		for i, w := range list {
 			rec, err := c.m.Record(mappings.ObjectPersona, mappings.EventVars(s.conv, w.first.event))
 			if err != nil {
-				for _, e := range w.events {
-					s.park(e, mappingError(err), nil)
+				for _, p := range w.posts {
+					s.park(p.event, mappingError(err), nil)
 				}
 				continue
 			}
@@ -342,9 +373,19 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 					redo = append(redo, in.persona)
 				}
 				return nil
+			case objName == mappings.ObjectPost:
+				// Salesforce rejects the author's first post. Park that
+				// post alone; the persona is written after the posts,
+				// parented to the first of the author's other posts that
+				// Salesforce accepts.
+				w := in.persona
+				s.park(w.first.event, e, fields)
+				delete(s.seeded, w.first.event.PlatformMessageID)
+				s.deferred = append(s.deferred, deferredPersona{key: w.key, posts: w.posts[1:]})
+				return nil
 			}
-			for _, ev := range in.persona.events {
-				s.park(ev, e, fields)
+			for _, p := range in.persona.posts {
+				s.park(p.event, e, fields)
 			}
 		case in.isCase == "upsert":
 			if e := r.Err(caseObj.SObject, caseObj.ExternalIDField); e != nil {
@@ -408,28 +449,146 @@ func (c *Connector) personasAndCase(ctx context.Context, s *chunkSync) error {
 	if !newCaseNeeded {
 		return nil
 	}
-	// The case is gone or closed too long ago: open a new one from the first
-	// customer message of this batch (one extra call, rare).
+	// The case is gone or closed too long ago: a new one is opened under the
+	// same case rules as the first, from the first customer message of this
+	// batch that opens a case (one extra call, rare). Without one, the batch
+	// has no case and a later message may open it.
 	s.st.CaseID = ""
-	rec, err := c.m.Record(mappings.ObjectCase, mappings.EventVars(s.conv, firstInbound.event))
+	var opener *pendingPost
+	for _, p := range s.posts {
+		ok, err := c.m.OpensCase(mappings.EventVars(s.conv, p.event))
+		if err != nil {
+			s.park(p.event, mappingError(err), nil)
+			continue
+		}
+		if ok {
+			opener = p
+			break
+		}
+	}
+	if opener == nil {
+		return nil
+	}
+	rec, err := c.m.Record(mappings.ObjectCase, mappings.EventVars(s.conv, opener.event))
 	if err != nil {
-		s.park(firstInbound.event, mappingError(err), nil)
+		s.park(opener.event, mappingError(err), nil)
 		return nil
 	}
 	if f := caseObj.Link("contact"); f != "" && s.st.ContactID != "" {
 		rec[f] = s.st.ContactID
 	}
-	ur, err := c.client.Upsert(ctx, caseObj.SObject, caseObj.ExternalIDField, caseExternalID(s.conv, firstInbound.event.PlatformMessageID), rec)
+	ur, err := c.client.Upsert(ctx, caseObj.SObject, caseObj.ExternalIDField, caseExternalID(s.conv, opener.event.PlatformMessageID), rec)
 	if err != nil {
 		var ce *crm.Error
 		if errors.As(err, &ce) && ce.Kind == crm.Permanent {
-			s.park(firstInbound.event, ce, nil)
+			s.park(opener.event, ce, nil)
 			return nil
 		}
 		return err
 	}
 	s.st.CaseID = ur.ID
-	s.st.CaseOpenedAt = firstInbound.event.OccurredAt
+	s.st.CaseOpenedAt = opener.event.OccurredAt
+	return nil
+}
+
+// deferredPersonas writes the personas whose first post Salesforce
+// rejected, each parented to the contact or else to the first of its
+// author's posts that upsertPosts wrote, and queues the persona link of
+// those posts for the update call. It takes one call, only when a first
+// post was rejected (two when a persona exists already and must be written
+// again without its create-only fields). When Salesforce rejects the
+// persona itself, the author's written posts are parked with its reason.
+func (c *Connector) deferredPersonas(ctx context.Context, s *chunkSync) error {
+	personaObj := c.m.Object(mappings.ObjectPersona)
+	postObj := c.m.Object(mappings.ObjectPost)
+	type job struct {
+		key     string
+		written []*pendingPost
+		strip   bool
+	}
+	var jobs []*job
+	for _, d := range s.deferred {
+		j := &job{key: d.key}
+		for _, p := range d.posts {
+			if !s.parked[p.event.PlatformMessageID] && s.st.PostIDs[p.event.PlatformMessageID] != "" {
+				j.written = append(j.written, p)
+			}
+		}
+		// With no post written, every post of the author is parked with
+		// its own reason and there is nothing to parent the persona to.
+		if len(j.written) > 0 {
+			jobs = append(jobs, j)
+		}
+	}
+	parkWritten := func(j *job, e *crm.Error, fields []string) {
+		for _, p := range j.written {
+			s.park(p.event, e, fields)
+			s.res.Written = remove(s.res.Written, p.event.PlatformMessageID)
+		}
+	}
+	for pass := 0; pass < 2 && len(jobs) > 0; pass++ {
+		var groups [][]Subrequest
+		byRef := map[string]*job{}
+		for i, j := range jobs {
+			first := j.written[0]
+			rec, err := c.m.Record(mappings.ObjectPersona, mappings.EventVars(s.conv, first.event))
+			if err != nil {
+				parkWritten(j, mappingError(err), nil)
+				continue
+			}
+			if j.strip {
+				rec = c.withoutCreateOnly(mappings.ObjectPersona, rec)
+			}
+			if f := personaObj.Link("contact"); f != "" {
+				parent := s.st.ContactID
+				if parent == "" {
+					parent = s.st.PostIDs[first.event.PlatformMessageID]
+				}
+				rec[f] = parent
+			}
+			ref := fmt.Sprintf("persona%d", i)
+			byRef[ref] = j
+			groups = append(groups, []Subrequest{{Method: "PATCH", URL: "/sobjects/" + personaObj.SObject + "/" + personaObj.ExternalIDField + "/" + PersonaExternalID(first.event.Channel, first.event.Author.PlatformUserID), ReferenceID: ref, Body: rec}})
+		}
+		jobs = nil
+		for _, part := range packGroups(groups, MaxComposite) {
+			resps, err := c.client.Composite(ctx, false, part)
+			if err != nil {
+				return err
+			}
+			for _, r := range resps {
+				j := byRef[r.ReferenceID]
+				if j == nil {
+					continue
+				}
+				e := r.Err(personaObj.SObject, personaObj.ExternalIDField)
+				if e != nil {
+					fields := recordFields(r.Body)
+					switch {
+					case e.Kind != crm.Permanent:
+						return e
+					case !j.strip && c.onlyCreateOnly(mappings.ObjectPersona, e.Code, fields):
+						// The persona exists (state was lost or this is a
+						// replay): write it again without create-only fields.
+						j.strip = true
+						jobs = append(jobs, j)
+					default:
+						parkWritten(j, e, fields)
+					}
+					continue
+				}
+				id := idOf(r.Body)
+				s.st.PersonaIDs[j.key] = id
+				f := postObj.Link("persona")
+				if f == "" {
+					continue
+				}
+				for _, p := range j.written {
+					s.updatePost(postObj.SObject, p.event.PlatformMessageID, Record{f: id})
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -653,8 +812,7 @@ func (c *Connector) replyLinks(s *chunkSync) {
 		if id == "" || target == "" {
 			continue
 		}
-		s.updates = append(s.updates, Update{SObject: postObj.SObject, ID: id, Fields: Record{f: target}})
-		s.updateOwner = append(s.updateOwner, p.event.PlatformMessageID)
+		s.updatePost(postObj.SObject, p.event.PlatformMessageID, Record{f: target})
 	}
 }
 
