@@ -87,8 +87,10 @@ func personaKey(e schemas.Event) string {
 // three calls: one Composite for new personas and the case, one Collections
 // upsert of the posts, and one Collections update for reply-to links within
 // the batch, status updates and a case reopen (skipped when there are none).
-// Only when a closed case is past its reopen window does opening the new
-// case take one more call. Larger batches are written 200 at a time.
+// Two rare cases take one more call each: opening a new case when a closed
+// case is past its reopen window, and writing a new author's persona when
+// Salesforce rejected the author's first post. Larger batches are written
+// 200 at a time.
 func (c *Connector) Sync(ctx context.Context, batch crm.SyncBatch) (crm.SyncResult, error) {
 	ctx, cc := withCounter(ctx)
 	st := cloneState(batch.State)
