@@ -215,6 +215,13 @@ func (s *Sandbox) serveDelete(w http.ResponseWriter, r *http.Request, obj *objec
 }
 
 // externalIDField resolves the field named in an upsert or external ID URL.
+// A field the object does not have answers the generic NOT_FOUND that
+// Salesforce documents for "Incorrect external ID field" under Error
+// responses of "Insert or Update (Upsert) a Record Using an External ID"
+// (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html).
+// A field that exists but is no external ID answers "Provided external ID
+// field does not exist or is not accessible", as users of real orgs
+// report for a field whose External ID box is not ticked.
 func externalIDField(obj *objectDef, name string) (*fieldDef, *fieldError) {
 	f := obj.field(name)
 	if f == nil {
