@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/webcaresync/webcaresync/activities/crm"
 	"github.com/webcaresync/webcaresync/internal/metrics"
+	"github.com/webcaresync/webcaresync/internal/privacy"
 	"github.com/webcaresync/webcaresync/internal/store"
 	"github.com/webcaresync/webcaresync/schemas"
 )
@@ -37,6 +41,8 @@ type Sync struct {
 	Gate    *BudgetGate
 	Metrics *metrics.Metrics
 	Log     *zap.Logger
+
+	noStates sync.Once
 }
 
 // SyncBatch writes one ordered batch of a conversation into the CRM. Events
@@ -45,14 +51,27 @@ type Sync struct {
 func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResult, error) {
 	defer keepAlive(ctx)()
 	var res crm.SyncResult
+	if stateEmpty(batch.State) {
+		// A new run of a conversation that was synced before (the previous
+		// run went idle or was terminated) continues with the stored
+		// state: the same case, personas, contact and reply-to links.
+		st, err := a.loadState(ctx, batch.ConversationID)
+		if err != nil {
+			return res, err
+		}
+		batch.State = st
+	}
 	err := a.Gate.guard(ctx, func(ctx context.Context) error {
 		var err error
 		res, err = a.CRM.Sync(ctx, batch)
 		return err
 	})
 	if err != nil {
-		if crm.KindOf(err) == crm.BudgetExhausted {
+		switch crm.KindOf(err) {
+		case crm.BudgetExhausted:
 			a.Metrics.SyncPaused.Set(1)
+		case crm.Permanent:
+			return res, a.refused(batch.ConversationID, err)
 		}
 		return res, classify(err)
 	}
@@ -73,7 +92,141 @@ func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResu
 	if err := a.park(ctx, batch, res.Parked); err != nil {
 		return res, err
 	}
+	if err := a.saveState(ctx, batch.ConversationID, res.State); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// StateInput names a conversation and, for SaveState, its state.
+type StateInput struct {
+	ConversationID string                `json:"conversation_id"`
+	State          crm.ConversationState `json:"state"`
+}
+
+// LoadState returns the conversation's stored state, or an empty state
+// when none is stored (a new conversation, or one that was erased). The
+// workflow calls it when a new run must act on the state before its first
+// batch (an identity review or an unlink).
+func (a *Sync) LoadState(ctx context.Context, in StateInput) (crm.ConversationState, error) {
+	return a.loadState(ctx, in.ConversationID)
+}
+
+// SaveState stores the conversation's state after the workflow changed it
+// outside a batch (a contact linked by identity matching or a review), so
+// that a later run keeps the link.
+func (a *Sync) SaveState(ctx context.Context, in StateInput) error {
+	return a.saveState(ctx, in.ConversationID, in.State)
+}
+
+// stateEmpty reports whether st is the empty state a new run starts with.
+func stateEmpty(st crm.ConversationState) bool {
+	return st.CaseID == "" && st.CaseOpenedAt.IsZero() && len(st.PersonaIDs) == 0 && st.ContactID == "" &&
+		st.SubjectID == "" && len(st.Participants) == 0 && len(st.PostIDs) == 0
+}
+
+// states returns the store's conversation states. Both store backends keep
+// them; a wrapper around a Store (a test's) may hide them, and then states
+// are not kept, which is logged once.
+func (a *Sync) states() (store.ConversationStates, bool) {
+	cs, ok := a.Store.(store.ConversationStates)
+	if !ok {
+		a.noStates.Do(func() {
+			a.Log.Warn("the store does not keep conversation states: a conversation's next run after an idle spell opens a new case; use the sqlite or postgres store")
+		})
+	}
+	return cs, ok
+}
+
+// loadState reads and opens the conversation's stored state. A state that
+// is not stored, or whose data key was destroyed by an erasure, is empty.
+func (a *Sync) loadState(ctx context.Context, conversationID string) (crm.ConversationState, error) {
+	cs, ok := a.states()
+	if !ok {
+		return crm.ConversationState{}, nil
+	}
+	stored, err := cs.GetConversationState(ctx, conversationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return crm.ConversationState{}, nil
+	}
+	if err != nil {
+		return crm.ConversationState{}, err
+	}
+	raw, err := a.Sealer.Open(ctx, stored.KeyID, stored.Sealed)
+	if errors.Is(err, privacy.ErrErased) {
+		return crm.ConversationState{}, nil
+	}
+	if err != nil {
+		return crm.ConversationState{}, fmt.Errorf("cannot open the stored state of a conversation: %w", err)
+	}
+	var st crm.ConversationState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return crm.ConversationState{}, fmt.Errorf("the stored state of a conversation does not decode; delete its conversation_states row to start it afresh: %w", err)
+	}
+	return st, nil
+}
+
+// saveState seals the conversation's state under its data key and stores
+// it. A conversation that is gone from the store (erased meanwhile) gets
+// no state.
+func (a *Sync) saveState(ctx context.Context, conversationID string, st crm.ConversationState) error {
+	if stateEmpty(st) {
+		return nil
+	}
+	cs, ok := a.states()
+	if !ok {
+		return nil
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	sealed, err := a.Sealer.Seal(ctx, conversationID, raw)
+	if err != nil {
+		return err
+	}
+	err = cs.PutConversationState(ctx, store.ConversationState{ConversationID: conversationID, Sealed: sealed, KeyID: conversationID})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// refused turns a refusal of the whole batch (the CRM's Permanent error
+// for the call, not for single records) into the non-retryable error the
+// workflow holds the batch on, with the CRM's error code as its detail,
+// and logs it: syncing stops for the conversation until the cause is
+// fixed, so the operator must see it.
+func (a *Sync) refused(conversationID string, err error) error {
+	var ce *crm.Error
+	if !errors.As(err, &ce) {
+		return classify(err)
+	}
+	a.Log.Error("the crm refused a whole batch; the conversation holds it and retries. Fix what the error names (credentials, the mapping's objects and fields, duplicate records); a batch still refused after a day is parked",
+		zap.String("conversation", conversationID), zap.String("error_code", ce.Code), zap.String("error", ce.Message))
+	return temporal.NewNonRetryableApplicationError(ce.Error(), ErrPermanent, nil, ce.Code)
+}
+
+// ParkBatchInput is a batch the CRM kept refusing as a whole, with the
+// refusal.
+type ParkBatchInput struct {
+	ConversationID string          `json:"conversation_id"`
+	Events         []schemas.Event `json:"events"`
+	ErrorCode      string          `json:"error_code"`
+	Reason         string          `json:"reason"`
+}
+
+// ParkBatch parks every event of a batch that the CRM kept refusing as a
+// whole, with the refusal's code and reason, so that the events are listed
+// by `webcaresync parked` and replayed after the fix. Parking twice is
+// harmless.
+func (a *Sync) ParkBatch(ctx context.Context, in ParkBatchInput) error {
+	for _, e := range in.Events {
+		if err := a.parkEvent(ctx, in.ConversationID, e, crm.Parked{PlatformMessageID: e.PlatformMessageID, ErrorCode: in.ErrorCode, Message: in.Reason}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // park stores the events the CRM rejected permanently.
@@ -90,31 +243,45 @@ func (a *Sync) park(ctx context.Context, batch crm.SyncBatch, parked []crm.Parke
 		if !ok {
 			continue
 		}
-		raw, err := json.Marshal(e)
-		if err != nil {
+		if err := a.parkEvent(ctx, batch.ConversationID, e, p); err != nil {
 			return err
 		}
-		sealed, err := a.Sealer.Seal(ctx, batch.ConversationID, raw)
-		if err != nil {
-			return err
-		}
-		hash := a.Hasher.Hash("message", string(e.Channel)+"|"+e.PlatformMessageID)
-		if err := a.Store.Park(ctx, store.ParkedMessage{
-			ID:                  hash,
-			ConversationID:      batch.ConversationID,
-			PlatformMessageHash: hash,
-			Payload:             sealed,
-			KeyID:               batch.ConversationID,
-			ErrorCode:           p.ErrorCode,
-			Reason:              p.Message,
-			Fields:              p.Fields,
-		}); err != nil {
-			return err
-		}
-		a.Metrics.Parked.Inc()
-		a.Log.Warn("crm rejected an event; parked it for replay after the mapping is fixed",
-			zap.String("conversation", batch.ConversationID), zap.String("error_code", p.ErrorCode), zap.Strings("fields", p.Fields))
 	}
+	return nil
+}
+
+// parkEvent stores one event, sealed under the conversation's data key,
+// with the reason the CRM rejected it. A status update is parked apart
+// from the message it updates.
+func (a *Sync) parkEvent(ctx context.Context, conversationID string, e schemas.Event, p crm.Parked) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	sealed, err := a.Sealer.Seal(ctx, conversationID, raw)
+	if err != nil {
+		return err
+	}
+	hash := a.Hasher.Hash("message", string(e.Channel)+"|"+e.PlatformMessageID)
+	id := hash
+	if e.Kind == schemas.KindStatus {
+		id = a.Hasher.Hash("message", string(e.Channel)+"|"+e.PlatformMessageID+"|s|"+e.Status)
+	}
+	if err := a.Store.Park(ctx, store.ParkedMessage{
+		ID:                  id,
+		ConversationID:      conversationID,
+		PlatformMessageHash: hash,
+		Payload:             sealed,
+		KeyID:               conversationID,
+		ErrorCode:           p.ErrorCode,
+		Reason:              p.Message,
+		Fields:              p.Fields,
+	}); err != nil {
+		return err
+	}
+	a.Metrics.Parked.Inc()
+	a.Log.Warn("crm rejected an event; parked it for replay after the mapping is fixed",
+		zap.String("conversation", conversationID), zap.String("error_code", p.ErrorCode), zap.Strings("fields", p.Fields))
 	return nil
 }
 

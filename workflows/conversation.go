@@ -60,6 +60,19 @@ const (
 	// the CRM's daily budget is back. The worker's gate makes it at most one
 	// CRM call a minute for the whole process.
 	budgetProbeInterval = time.Minute
+	// DefaultHoldRefused is how long a conversation holds a batch that the
+	// CRM refuses as a whole for a reason retrying alone cannot fix (login
+	// refused, an object or field of the mapping that the org does not
+	// have, duplicate records), retrying it, before it parks the batch's
+	// events and goes on with the next batch. A day leaves an operator time
+	// to fix the credentials or the mapping, after which the held batches
+	// go through by themselves, in order; a batch still refused after that
+	// is parked, so it cannot block its conversation for ever.
+	DefaultHoldRefused = 24 * time.Hour
+	// refusedRetryFirst and refusedRetryMax bound the backoff between the
+	// attempts at a refused batch.
+	refusedRetryFirst = time.Minute
+	refusedRetryMax   = 15 * time.Minute
 )
 
 // continueAsNewEvents bounds the history: the workflow continues as new
@@ -91,7 +104,11 @@ type ConversationInput struct {
 	// load turns into fuller batches and fewer CRM calls. The first batch
 	// after a quiet spell goes at once. Zero (the default) never waits.
 	FlushInterval time.Duration `json:"flush_interval,omitempty"`
-	// State is carried over continue-as-new.
+	// HoldRefused overrides DefaultHoldRefused.
+	HoldRefused time.Duration `json:"hold_refused,omitempty"`
+	// State is carried over continue-as-new. A new run (signal-with-start
+	// after the previous run ended) starts with an empty State and gets
+	// the stored one from the activities.
 	State crm.ConversationState `json:"state"`
 	// Pending are events received but not yet synced, carried over
 	// continue-as-new.
@@ -127,6 +144,10 @@ type ConversationStatus struct {
 	CaseID   string `json:"case_id,omitempty"`
 	Linked   bool   `json:"linked"`
 	Stopping bool   `json:"stopping"`
+	// Refused is the CRM's error code while the CRM refuses the pending
+	// batch as a whole and the workflow holds it and retries (Paused is
+	// true meanwhile). A code, never data.
+	Refused string `json:"refused,omitempty"`
 }
 
 // conversation is the workflow's running state.
@@ -145,11 +166,23 @@ type conversation struct {
 	// when the previous batch began.
 	linger    bool
 	lastFlush time.Time
+	// stateStore is whether the state is restored from and saved to
+	// webcaresync's store outside batches (versioned, read once); nil
+	// until asked.
+	stateStore *bool
 }
 
 // flushIntervalChange versions the FlushInterval wait, which adds a timer
 // to the workflow's commands.
 const flushIntervalChange = "flush-interval"
+
+// stateStoreChange versions the LoadState and SaveState activities around
+// identity reviews and matches.
+const stateStoreChange = "state-store"
+
+// refusedBatchChange versions holding and parking a batch that the CRM
+// refuses as a whole (before, the run failed and the batch was lost).
+const refusedBatchChange = "refused-batch"
 
 // DedupeKey is the key under which an event is deduplicated: a status
 // update is distinct from the message it updates.
@@ -354,6 +387,7 @@ func (c *conversation) flush(ctx workflow.Context) error {
 	c.lastFlush = workflow.Now(ctx)
 	var sync *activities.Sync
 	var res crm.SyncResult
+	var refused *refusal
 	for {
 		err := workflow.ExecuteActivity(c.crmOptions(ctx), sync.SyncBatch, crm.SyncBatch{
 			ConversationID: c.in.ConversationID,
@@ -364,7 +398,26 @@ func (c *conversation) flush(ctx workflow.Context) error {
 			break
 		}
 		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrBudgetExhausted {
+		if !errors.As(err, &appErr) {
+			return err
+		}
+		if appErr.Type() == activities.ErrPermanent {
+			if refused == nil {
+				if workflow.GetVersion(ctx, refusedBatchChange, workflow.DefaultVersion, 1) < 1 {
+					return err
+				}
+				refused = &refusal{since: workflow.Now(ctx), wait: refusedRetryFirst}
+			}
+			park, err := c.holdRefused(ctx, refused, appErr)
+			if err != nil {
+				return err
+			}
+			if park {
+				return c.parkRefused(ctx, n, appErr)
+			}
+			continue
+		}
+		if appErr.Type() != activities.ErrBudgetExhausted {
 			return err
 		}
 		// The daily API budget is gone. Nothing is lost: the batch stays
@@ -375,12 +428,122 @@ func (c *conversation) flush(ctx workflow.Context) error {
 		}
 	}
 	c.status.Paused = false
+	c.status.Refused = ""
 	c.batches++
 	c.in.State = res.State
 	c.status.Synced += len(res.Written)
 	c.status.Parked += len(res.Parked)
 	c.pending = append([]schemas.Event(nil), c.pending[n:]...)
 	return c.matchIdentity(ctx, batch)
+}
+
+// refusal is a batch the CRM refuses as a whole: since when, and how long
+// the workflow waits before the next attempt.
+type refusal struct {
+	since time.Time
+	wait  time.Duration
+}
+
+// holdRefused handles one refusal of the pending batch as a whole (login
+// refused, NOT_FOUND on the upsert URL, INVALID_FIELD for the whole call,
+// duplicate records): the error does not go away by retrying at once, but
+// it goes away when an operator fixes the credentials, the mapping or the
+// CRM data, and every conversation sees the same error meanwhile. So the
+// batch stays pending, in order, and the workflow reports the pause
+// (Paused, Refused) and tries again with a backoff of one to fifteen
+// minutes; the activity logs each refusal with its code. It reports true
+// when the batch has been refused for longer than HoldRefused and is to be
+// parked instead.
+func (c *conversation) holdRefused(ctx workflow.Context, r *refusal, appErr *temporal.ApplicationError) (bool, error) {
+	hold := c.in.HoldRefused
+	if hold <= 0 {
+		hold = DefaultHoldRefused
+	}
+	if workflow.Now(ctx).Sub(r.since) >= hold {
+		return true, nil
+	}
+	c.status.Paused = true
+	c.status.Refused = refusedCode(appErr)
+	if err := workflow.Sleep(ctx, r.wait); err != nil {
+		return false, err
+	}
+	r.wait = min(2*r.wait, refusedRetryMax)
+	return false, nil
+}
+
+// parkRefused parks the first n pending events, which the CRM kept
+// refusing as a whole, with the refusal's code and message, so that they
+// show in `webcaresync parked`, count in the parked metric and can be
+// replayed after the fix; the conversation goes on with its next batch.
+func (c *conversation) parkRefused(ctx workflow.Context, n int, appErr *temporal.ApplicationError) error {
+	var sync *activities.Sync
+	batch := c.pending[:n]
+	if err := workflow.ExecuteActivity(c.crmOptions(ctx), sync.ParkBatch, activities.ParkBatchInput{
+		ConversationID: c.in.ConversationID,
+		Events:         batch,
+		ErrorCode:      refusedCode(appErr),
+		Reason:         appErr.Message(),
+	}).Get(ctx, nil); err != nil {
+		return err
+	}
+	c.status.Paused = false
+	c.status.Refused = ""
+	c.status.Parked += n
+	c.pending = append([]schemas.Event(nil), c.pending[n:]...)
+	return nil
+}
+
+// refusedCode is the CRM's error code of a refusal, as the activity
+// attaches it, or "REFUSED".
+func refusedCode(appErr *temporal.ApplicationError) string {
+	var code string
+	if appErr.HasDetails() && appErr.Details(&code) == nil && code != "" {
+		return code
+	}
+	return "REFUSED"
+}
+
+// useStateStore reports whether this run restores and saves the state
+// outside batches (versioned).
+func (c *conversation) useStateStore(ctx workflow.Context) bool {
+	if c.stateStore == nil {
+		v := workflow.GetVersion(ctx, stateStoreChange, workflow.DefaultVersion, 1) >= 1
+		c.stateStore = &v
+	}
+	return *c.stateStore
+}
+
+// restoreState loads the stored state when this run has none yet (it
+// started after the previous run ended), before a review or an unlink
+// acts on it. Batches need not wait for it: SyncBatch loads the state
+// itself when the batch brings none.
+func (c *conversation) restoreState(ctx workflow.Context) error {
+	if !emptyState(c.in.State) || !c.useStateStore(ctx) {
+		return nil
+	}
+	var sync *activities.Sync
+	var st crm.ConversationState
+	if err := workflow.ExecuteActivity(c.crmOptions(ctx), sync.LoadState, activities.StateInput{ConversationID: c.in.ConversationID}).Get(ctx, &st); err != nil {
+		return err
+	}
+	c.in.State = st
+	return nil
+}
+
+// saveState stores the state after a match or a review changed it, so
+// that a later run keeps the contact link.
+func (c *conversation) saveState(ctx workflow.Context) error {
+	if !c.useStateStore(ctx) {
+		return nil
+	}
+	var sync *activities.Sync
+	return workflow.ExecuteActivity(c.crmOptions(ctx), sync.SaveState, activities.StateInput{ConversationID: c.in.ConversationID, State: c.in.State}).Get(ctx, nil)
+}
+
+// emptyState reports whether st is the empty state a new run starts with.
+func emptyState(st crm.ConversationState) bool {
+	return st.CaseID == "" && st.CaseOpenedAt.IsZero() && len(st.PersonaIDs) == 0 && st.ContactID == "" &&
+		st.SubjectID == "" && len(st.Participants) == 0 && len(st.PostIDs) == 0
 }
 
 // matchIdentity runs identity matching on the batch's inbound messages.
@@ -412,11 +575,19 @@ func (c *conversation) matchIdentity(ctx workflow.Context, batch []schemas.Event
 		}
 		return err
 	}
-	if res.ContactID != "" {
+	changed := false
+	if res.ContactID != "" && res.ContactID != c.in.State.ContactID {
 		c.in.State.ContactID = res.ContactID
+		changed = true
 	}
-	if res.SubjectID != "" {
+	if res.SubjectID != "" && res.SubjectID != c.in.State.SubjectID {
 		c.in.State.SubjectID = res.SubjectID
+		changed = true
+	}
+	if changed {
+		if err := c.saveState(ctx); err != nil {
+			return err
+		}
 	}
 	var flags []string
 	if res.PublicDetails {
@@ -447,7 +618,14 @@ func appendNew(list []string, vals ...string) []string {
 // applyReviews applies resolved identity reviews and unlink requests.
 func (c *conversation) applyReviews(ctx workflow.Context) error {
 	var id *activities.Identity
+	if len(c.reviews) > 0 || c.unlink {
+		if err := c.restoreState(ctx); err != nil {
+			return err
+		}
+	}
+	applied := false
 	for len(c.reviews) > 0 || c.unlink {
+		applied = true
 		in := activities.ApplyReviewInput{ConversationID: c.in.ConversationID, State: c.in.State}
 		if c.unlink {
 			in.Unlink = true
@@ -462,6 +640,9 @@ func (c *conversation) applyReviews(ctx workflow.Context) error {
 			return err
 		}
 		c.in.State = out
+	}
+	if applied {
+		return c.saveState(ctx)
 	}
 	return nil
 }
