@@ -132,7 +132,10 @@ type Salesforce struct {
 	PrivateKeyFile string `yaml:"private_key_file"`
 	// APIVersion. Default: v62.0.
 	APIVersion string `yaml:"api_version"`
-	// AutoAssign sets Sforce-Auto-Assign. Default: true.
+	// AutoAssign sets Sforce-Auto-Assign: whether Salesforce's active
+	// assignment rules route the cases webcaresync creates and reopens.
+	// Default: true, as when the header is absent; false leaves every case
+	// with the integration user.
 	AutoAssign *bool `yaml:"auto_assign"`
 	// HardDelete says how an erasure keeps deleted records out of the
 	// Recycle Bin: auto (a Bulk API hardDelete job when the integration
@@ -209,7 +212,7 @@ func Defaults() Config {
 		Log:         Log{Level: "info"},
 		Temporal:    Temporal{Namespace: "default", TaskQueue: "webcaresync", Port: 7233, UIPort: 8233},
 		SandboxAddr: "127.0.0.1:8089",
-		Salesforce:  Salesforce{APIVersion: "v62.0", HardDelete: "auto"},
+		Salesforce:  Salesforce{APIVersion: "v62.0", HardDelete: "auto", AutoAssign: new(true)},
 		Identity:    Identity{DefaultRegion: "NL", NoMatch: "leave"},
 		Sync:        Sync{CRMActivitiesPerSecond: 200, BatchSize: 200},
 	}

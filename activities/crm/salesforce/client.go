@@ -50,8 +50,9 @@ type Config struct {
 	// APIVersion is the REST API version, such as v62.0. Default: v62.0.
 	APIVersion string
 	// AutoAssign sets the Sforce-Auto-Assign header: whether Salesforce's
-	// assignment rules run on created cases. Default: false (header sent as
-	// FALSE, so webcaresync never reassigns cases by itself).
+	// active assignment rules run on the cases the connector creates and
+	// reopens. The zero value sends FALSE; webcaresync's configuration
+	// (salesforce.auto_assign) defaults to true, Salesforce's own default.
 	AutoAssign bool
 	// HTTPTimeout bounds each HTTP request. Default: 30s.
 	HTTPTimeout time.Duration
