@@ -142,7 +142,7 @@ type chunkSync struct {
 	// deferred are personas whose first post Salesforce rejected; they are
 	// written after the posts, parented to a post it accepted.
 	deferred []deferredPersona
-	updates []Update
+	updates  []Update
 	// updateOwner is the platform message id each update belongs to ("" for
 	// the case).
 	updateOwner []string
