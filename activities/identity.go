@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -181,25 +182,55 @@ func (a *Identity) candidates(ctx context.Context, d identity.Details) ([]crm.Co
 // link parents the conversation's customer persona to the contact, sets
 // the contact on the conversation's posts, and records the link with its
 // evidence in the identity graph.
+//
+// When the persona is linked to another contact already (a reviewer chose
+// a different contact), the persona's conversation is first taken out of
+// the old contact's subject, with the identifiers recorded from it, and
+// joins the new contact's subject: the two customers are never merged, and
+// the revoked link stays with the old contact as the evidence.
 func (a *Identity) link(ctx context.Context, conversationID string, st *crm.ConversationState, e schemas.Event, d identity.Details, contactID, rule, approvedBy string) error {
 	personaKey := string(e.Channel) + ":" + e.Author.PlatformUserID
+	personaHash := a.Hasher.Hash(store.KindHandle, personaKey)
+	old, err := a.Store.LinkByPersona(ctx, string(e.Channel), personaHash)
+	hasOld := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	relink := hasOld && old.CRMContactID != contactID
+	personaID := st.PersonaIDs[personaKey]
+	if personaID == "" && hasOld {
+		personaID = old.CRMPersonaID
+	}
 	var personaIDs []string
-	if id := st.PersonaIDs[personaKey]; id != "" {
-		personaIDs = append(personaIDs, id)
+	if personaID != "" {
+		personaIDs = append(personaIDs, personaID)
 	}
-	var postIDs []string
-	for _, id := range st.PostIDs {
-		postIDs = append(postIDs, id)
-	}
-	sort.Strings(postIDs)
 	if err := a.Gate.guard(ctx, func(ctx context.Context) error {
-		return a.CRM.LinkPersonas(ctx, personaIDs, contactID, postIDs)
+		return a.CRM.LinkPersonas(ctx, personaIDs, contactID, sortedValues(st.PostIDs))
 	}); err != nil {
 		return classify(err)
 	}
-	subjectID, err := a.subjectFor(ctx, contactID, st.SubjectID)
-	if err != nil {
-		return err
+	var subjectID string
+	if relink {
+		// The new contact's subject, without merging the old one into it.
+		if subjectID, err = a.subjectFor(ctx, contactID, ""); err != nil {
+			return err
+		}
+		if err := a.separate(ctx, conversationID, old.SubjectID, subjectID, personaHash); err != nil {
+			return err
+		}
+	} else {
+		// The persona's own subject (the one holding its handle) joins the
+		// contact's.
+		own := st.SubjectID
+		if ids, err := a.Store.FindSubjectsByIdentifierHashes(ctx, []string{personaHash}); err != nil {
+			return err
+		} else if len(ids) > 0 {
+			own = ids[0]
+		}
+		if subjectID, err = a.subjectFor(ctx, contactID, own); err != nil {
+			return err
+		}
 	}
 	st.SubjectID = subjectID
 	if err := a.Keys.Merge(ctx, []string{conversationID}, subjectID); err != nil {
@@ -215,12 +246,11 @@ func (a *Identity) link(ctx context.Context, conversationID string, st *crm.Conv
 	if _, err := a.Store.AddIdentifiers(ctx, ids); err != nil {
 		return err
 	}
-	personaHash := a.Hasher.Hash(store.KindHandle, personaKey)
-	if old, err := a.Store.LinkByPersona(ctx, string(e.Channel), personaHash); err == nil {
-		if old.CRMContactID == contactID {
+	if hasOld {
+		if !relink {
 			return nil
 		}
-		if err := a.Store.RevokeLink(ctx, old.ID, timeZero); err != nil {
+		if err := a.revoke(ctx, old, approvedBy); err != nil {
 			return err
 		}
 	}
@@ -228,7 +258,7 @@ func (a *Identity) link(ctx context.Context, conversationID string, st *crm.Conv
 		SubjectID:           subjectID,
 		Channel:             string(e.Channel),
 		PersonaHash:         personaHash,
-		CRMPersonaID:        st.PersonaIDs[personaKey],
+		CRMPersonaID:        personaID,
 		CRMContactID:        contactID,
 		Rule:                rule,
 		EvidenceMessageHash: a.Hasher.Hash("message", string(e.Channel)+"|"+e.PlatformMessageID),
@@ -239,6 +269,62 @@ func (a *Identity) link(ctx context.Context, conversationID string, st *crm.Conv
 	}
 	a.Metrics.IdentityLinks.WithLabelValues(rule).Inc()
 	return nil
+}
+
+// separate takes the conversation of a wrongly linked persona out of
+// subject from and puts it in subject to: the identifiers recorded from it,
+// the persona's handle, the conversations where that handle was first
+// seen, their participations, reviews and data keys. It is safe to retry.
+func (a *Identity) separate(ctx context.Context, conversationID, from, to, personaHash string) error {
+	if from == "" || from == to {
+		return nil
+	}
+	r, ok := a.Store.(store.Relinker)
+	if !ok {
+		return errors.New("this store cannot correct a link (it does not implement store.Relinker); run webcaresync with its SQLite or PostgreSQL store")
+	}
+	moved, err := r.MoveConversation(ctx, store.ConversationMove{ConversationID: conversationID, From: from, To: to, HandleHashes: []string{personaHash}})
+	if err != nil {
+		return err
+	}
+	// A retry finds the conversations moved already; their keys follow
+	// them all the same.
+	if !slices.Contains(moved, conversationID) {
+		if c, err := a.Store.GetConversation(ctx, conversationID); err == nil && c.SubjectID == to {
+			moved = append(moved, conversationID)
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	return a.Keys.Merge(ctx, moved, to)
+}
+
+// revoke revokes a link and writes who revoked it to the audit log: the
+// link row keeps when, and the audit log who.
+func (a *Identity) revoke(ctx context.Context, l store.Link, actor string) error {
+	if err := a.Store.RevokeLink(ctx, l.ID, timeZero); err != nil {
+		return err
+	}
+	if actor == "" {
+		actor = "unlink-request"
+	}
+	return a.Store.AppendAudit(ctx, store.AuditEntry{Actor: actor, Action: AuditLinkRevoked, Target: l.ID, Outcome: "revoked"})
+}
+
+// AuditLinkRevoked is the audit action of a revoked identity link; the
+// target is the link's ID.
+const AuditLinkRevoked = "identity.link.revoked"
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // subjectFor returns the subject of a CRM contact. The conversation's own
@@ -393,39 +479,96 @@ func (a *Identity) ApplyReview(ctx context.Context, in ApplyReviewInput) (crm.Co
 	return st, nil
 }
 
-// unlink removes the conversation's persona links in the CRM and revokes
-// them in the identity graph: a wrong link is corrected everywhere.
+// unlink removes the conversation's persona links in the CRM (the persona
+// is parented to its post again, the posts lose their contact) and revokes
+// them in the identity graph. Each unlinked persona's conversation leaves
+// the contact's subject for a subject of its own, with the identifiers
+// recorded from it, so that a request for the contact no longer finds it
+// and a request for the persona's customer does. The revoked link stays
+// with the contact as the evidence. It is safe to retry.
 func (a *Identity) unlink(ctx context.Context, in ApplyReviewInput) (crm.ConversationState, error) {
 	st := in.State
-	var personaIDs, postIDs []string
-	for _, id := range st.PersonaIDs {
-		personaIDs = append(personaIDs, id)
+	links, err := a.conversationLinks(ctx, in.ConversationID, st)
+	if err != nil {
+		return st, err
 	}
-	for _, id := range st.PostIDs {
-		postIDs = append(postIDs, id)
+	personaIDs := sortedValues(st.PersonaIDs)
+	for _, l := range links {
+		if l.CRMPersonaID != "" && !slices.Contains(personaIDs, l.CRMPersonaID) {
+			personaIDs = append(personaIDs, l.CRMPersonaID)
+		}
 	}
 	sort.Strings(personaIDs)
-	sort.Strings(postIDs)
 	if err := a.Gate.guard(ctx, func(ctx context.Context) error {
-		return a.CRM.LinkPersonas(ctx, personaIDs, "", postIDs)
+		return a.CRM.LinkPersonas(ctx, personaIDs, "", sortedValues(st.PostIDs))
 	}); err != nil {
 		return st, classify(err)
 	}
-	for key := range st.PersonaIDs {
-		channel, _, _ := strings.Cut(key, ":")
-		l, err := a.Store.LinkByPersona(ctx, channel, a.Hasher.Hash(store.KindHandle, key))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
+	for _, l := range links {
+		// One subject per unlinked link, named after it, so that a retry
+		// finds the same one.
+		s, err := a.Store.CreateSubject(ctx, store.Subject{ID: "unlinked-" + a.Hasher.Hash("unlink", l.ID)[:32]})
 		if err != nil {
 			return st, err
 		}
-		if err := a.Store.RevokeLink(ctx, l.ID, timeZero); err != nil {
+		if err := a.separate(ctx, in.ConversationID, l.SubjectID, s.ID, l.PersonaHash); err != nil {
+			return st, err
+		}
+		if err := a.revoke(ctx, l, in.Actor); err != nil {
 			return st, err
 		}
 	}
 	st.ContactID = ""
+	if c, err := a.Store.GetConversation(ctx, in.ConversationID); err == nil && c.SubjectID != "" {
+		st.SubjectID = c.SubjectID
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st, err
+	}
 	return st, nil
+}
+
+// conversationLinks returns the active links of the conversation's
+// personas: those in its state, and those whose handles were recorded from
+// it (a conversation restarted after it went idle has lost its state).
+func (a *Identity) conversationLinks(ctx context.Context, conversationID string, st crm.ConversationState) ([]store.Link, error) {
+	type persona struct{ channel, hash string }
+	var personas []persona
+	for key := range st.PersonaIDs {
+		channel, _, _ := strings.Cut(key, ":")
+		personas = append(personas, persona{channel, a.Hasher.Hash(store.KindHandle, key)})
+	}
+	c, err := a.Store.GetConversation(ctx, conversationID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err == nil && c.SubjectID != "" && c.Channel != "" {
+		ids, err := a.Store.IdentifiersBySubject(ctx, c.SubjectID)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if id.Kind == store.KindHandle && id.SourceConversationID == conversationID {
+				personas = append(personas, persona{c.Channel, id.Hash})
+			}
+		}
+	}
+	var out []store.Link
+	seen := map[string]bool{}
+	for _, p := range personas {
+		l, err := a.Store.LinkByPersona(ctx, p.channel, p.hash)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !seen[l.ID] {
+			seen[l.ID] = true
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 func mergeDetails(a, b identity.Details) identity.Details {
