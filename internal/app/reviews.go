@@ -7,10 +7,17 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
+
 	"github.com/webcaresync/webcaresync/activities"
 	"github.com/webcaresync/webcaresync/activities/crm"
 	"github.com/webcaresync/webcaresync/internal/edge"
 	"github.com/webcaresync/webcaresync/internal/identity"
+	"github.com/webcaresync/webcaresync/internal/ingest"
 	"github.com/webcaresync/webcaresync/internal/privacy"
 	"github.com/webcaresync/webcaresync/internal/store"
 	"github.com/webcaresync/webcaresync/workflows"
@@ -109,10 +116,124 @@ func (r reviews) Resolve(ctx context.Context, id, contactID string, reject bool,
 			}
 		}
 	}
-	ctx = privacy.WithKeyID(ctx, rv.ConversationID)
-	return r.a.Client.SignalWorkflow(ctx, rv.ConversationID, "", workflows.ReviewSignal, workflows.ReviewDecision{
+	return r.signal(ctx, rv.ConversationID, workflows.ReviewSignal, workflows.ReviewDecision{
 		ReviewID: id, ContactID: contactID, Reject: reject, Actor: actor,
 	})
+}
+
+// Unlink hands an unlink request to the conversation's workflow, which
+// removes the link of the conversation's customer in the CRM and takes the
+// conversation out of the contact's data subject. The API's audit log
+// records who asked; the identity graph keeps the revoked link.
+func (r reviews) Unlink(ctx context.Context, conversationID, actor string) error {
+	c, err := r.a.Store.GetConversation(ctx, conversationID)
+	if err != nil {
+		return err
+	}
+	linked := false
+	if c.SubjectID != "" {
+		links, err := r.a.Store.LinksBySubject(ctx, c.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			linked = linked || l.RevokedAt == nil
+		}
+	}
+	if !linked {
+		return fmt.Errorf("%w: the customer of conversation %s is not linked to a contact", edge.ErrConflict, conversationID)
+	}
+	r.a.Log.Info("unlink requested", zap.String("conversation", conversationID), zap.String("actor", actor))
+	return r.signal(ctx, conversationID, workflows.UnlinkSignal, nil)
+}
+
+// signal sends a signal to a conversation's workflow. A workflow that has
+// ended (a conversation idle for a day) is started again with the state
+// its last run ended with, so that the decision is applied by the same
+// activities as in a running one.
+func (r reviews) signal(ctx context.Context, conversationID, name string, arg any) error {
+	ctx = privacy.WithKeyID(ctx, conversationID)
+	err := r.a.Client.SignalWorkflow(ctx, conversationID, "", name, arg)
+	var notFound *serviceerror.NotFound
+	if !errors.As(err, &notFound) {
+		return err
+	}
+	st, err := r.lastState(ctx, conversationID)
+	if err != nil {
+		return fmt.Errorf("the conversation's workflow has ended and its last state cannot be read; retry later: %w", err)
+	}
+	in := workflows.ConversationInput{ConversationID: conversationID, CRMTaskQueue: r.a.CRMTaskQueue(), BatchSize: r.a.Cfg.Sync.BatchSize, State: st}
+	if ing := r.a.Ingestor; ing != nil {
+		in.IdleTimeout, in.FlushInterval = ing.IdleTimeout, ing.FlushInterval
+	}
+	_, err = r.a.Client.SignalWithStartWorkflow(ctx, conversationID, name, arg, client.StartWorkflowOptions{
+		ID:                       conversationID,
+		TaskQueue:                r.a.Cfg.Temporal.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(ingest.KindKey.ValueSet("conversation")),
+	}, workflows.Conversation, in)
+	return err
+}
+
+// lastState replays the history of a conversation's last run as the
+// workflow keeps its state: the run's input, then each batch's, match's
+// and review's result.
+func (r reviews) lastState(ctx context.Context, conversationID string) (crm.ConversationState, error) {
+	dc := privacy.NewDataConverter(r.a.Keyring).WithKeyID(conversationID)
+	it := r.a.Client.GetWorkflowHistory(ctx, conversationID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var st crm.ConversationState
+	activity := map[int64]string{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return st, err
+		}
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			var in workflows.ConversationInput
+			if p := ev.GetWorkflowExecutionStartedEventAttributes().GetInput(); p != nil {
+				if err := dc.FromPayloads(p, &in); err != nil {
+					return st, err
+				}
+			}
+			st = in.State
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			activity[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			attrs := ev.GetActivityTaskCompletedEventAttributes()
+			res := attrs.GetResult()
+			if res == nil {
+				continue
+			}
+			switch activity[attrs.GetScheduledEventId()] {
+			case "SyncBatch":
+				var out crm.SyncResult
+				if err := dc.FromPayloads(res, &out); err != nil {
+					return st, err
+				}
+				st = out.State
+			case "Match":
+				var out activities.MatchResult
+				if err := dc.FromPayloads(res, &out); err != nil {
+					return st, err
+				}
+				if out.ContactID != "" {
+					st.ContactID = out.ContactID
+				}
+				if out.SubjectID != "" {
+					st.SubjectID = out.SubjectID
+				}
+			case "ApplyReview":
+				var out crm.ConversationState
+				if err := dc.FromPayloads(res, &out); err != nil {
+					return st, err
+				}
+				st = out
+			}
+		}
+	}
+	return st, nil
 }
 
 func hasCandidate(c activities.ReviewCandidates, id string) bool {

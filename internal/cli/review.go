@@ -78,6 +78,28 @@ func reviewCmd(g *globals) *cobra.Command {
 		},
 	}
 	ef.add(explain)
-	cmd.AddCommand(list, resolve, explain)
+	var uf apiFlags
+	unlink := &cobra.Command{
+		Use:   "unlink CONVERSATION_ID",
+		Short: "Undo a wrong link: the conversation's customer is no longer linked to the contact, in the CRM and in the identity graph",
+		Long: "Unlink undoes the link of a conversation's customer to a CRM contact: the persona is parented to its post again, the " +
+			"conversation's posts lose the contact, and the conversation with the details recorded from it leaves the contact's data " +
+			"subject, so that an access or erasure request for the contact no longer finds it. The revoked link stays as evidence " +
+			"(review explain CONTACT_ID). The conversation ids are in review list.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := uf.client(g)
+			if err != nil {
+				return err
+			}
+			if err := c.do("POST", "/v1/conversations/"+args[0]+"/unlink", nil, nil); err != nil {
+				return err
+			}
+			fmt.Println("unlinking; the conversation's workflow applies it")
+			return nil
+		},
+	}
+	uf.add(unlink)
+	cmd.AddCommand(list, resolve, explain, unlink)
 	return cmd
 }

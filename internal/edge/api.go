@@ -123,6 +123,10 @@ type ReviewService interface {
 	// Links returns the links to a CRM contact with their evidence: which
 	// rule, which message (as a keyed hash), when, and who approved.
 	Links(ctx context.Context, contactID string) (any, error)
+	// Unlink undoes the link of a conversation's customer to a contact,
+	// in the CRM and in the identity graph. It returns ErrNotFound for an
+	// unknown conversation and ErrConflict when nothing is linked.
+	Unlink(ctx context.Context, conversationID, actor string) error
 }
 
 // ErrInvalid marks a request the caller must correct (400); ErrNotFound a
@@ -182,6 +186,7 @@ func (a *api) register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/reviews", a.route(ScopeReviewWrite, "review.list", a.listReviews))
 	mux.Handle("POST /v1/reviews/{id}/resolve", a.route(ScopeReviewWrite, "review.resolve", a.resolveReview))
 	mux.Handle("GET /v1/contacts/{id}/links", a.route(ScopeReviewWrite, "links.explain", a.contactLinks))
+	mux.Handle("POST /v1/conversations/{id}/unlink", a.route(ScopeReviewWrite, "links.unlink", a.unlinkConversation))
 }
 
 // fail writes the status that matches err and returns it.
@@ -312,6 +317,14 @@ func (a *api) contactLinks(w http.ResponseWriter, r *http.Request, _ Token) int 
 	}
 	writeJSON(w, http.StatusOK, links)
 	return http.StatusOK
+}
+
+func (a *api) unlinkConversation(w http.ResponseWriter, r *http.Request, tok Token) int {
+	if err := a.reviews.Unlink(r.Context(), r.PathValue("id"), tok.Name); err != nil {
+		return fail(w, err)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "unlinking"})
+	return http.StatusAccepted
 }
 
 func (a *api) resolveReview(w http.ResponseWriter, r *http.Request, tok Token) int {
