@@ -130,3 +130,20 @@ func TestFindContactsByID(t *testing.T) {
 		t.Errorf("a malformed id made %d calls", e.sb.TotalCalls()-before)
 	}
 }
+
+// An access or erasure request by phone number finds the contact however
+// the number was typed.
+func TestDiscoverByPhoneInAnySpelling(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	id, err := e.sb.Seed("Contact", map[string]any{"LastName": "Jansen", "MobilePhone": "06-12345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := e.conn.Discover(context.Background(), crm.DiscoverQuery{Phones: []string{"+31612345678"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found.Records["Contact"]; len(got) != 1 || got[0] != id {
+		t.Errorf("discovered contacts %v, want %s", got, id)
+	}
+}
