@@ -414,30 +414,20 @@ func ledgerAction(action string) string {
 	return action
 }
 
-// EraseTemporal deletes the subject's conversation executions and their
-// histories. Copies in backups or archives stay encrypted under keys that
-// the next step destroys.
+// EraseTemporal deletes every run of the subject's conversation executions
+// and their histories: the current run and those a continue-as-new or an
+// idle stop closed, which a deletion by workflow ID alone would leave until
+// the namespace's retention ends. Copies in backups or archives stay
+// encrypted under keys that the next step destroys.
 func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
 	n := 0
 	for _, id := range in.Footprint.ConversationIDs {
-		_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, deleteRequest(a.Namespace, id))
-		var nf *serviceerror.NotFound
-		switch {
-		case err == nil:
-			n++
-		case errors.As(err, &nf):
-		default:
+		deleted, err := a.deleteRuns(ctx, id)
+		if err != nil {
 			return err
 		}
-	}
-	// Deletion runs in the background on the server: wait until it is done,
-	// so that the ledger says what is true. A retry of this activity
-	// repeats the wait.
-	for _, id := range in.Footprint.ConversationIDs {
-		if err := a.waitDeleted(ctx, id); err != nil {
-			return err
-		}
+		n += deleted
 	}
 	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-temporal"), []Outcome{
 		{System: SystemTemporal, Action: store.LedgerErased, Object: "conversation executions", Count: n, Policy: policyErasure},
@@ -445,25 +435,82 @@ func (a *DSR) EraseTemporal(ctx context.Context, in EraseInput) error {
 	})
 }
 
-// waitDeleted polls until the execution is gone, for up to 90 seconds: a
-// Temporal cluster removes a deleted execution once its history queue
-// checkpoints, every 30 seconds by default (the embedded server does it
-// every second).
-func (a *DSR) waitDeleted(ctx context.Context, workflowID string) error {
-	deadline := time.Now().Add(90 * time.Second)
+// deleteTimeout bounds how long deleteRuns waits for Temporal to remove
+// the runs of one workflow: a cluster removes a deleted execution, and its
+// visibility record, once its queues checkpoint, every 30 seconds by
+// default (the embedded server does it every second).
+const deleteTimeout = 90 * time.Second
+
+// deleteRuns deletes every run of workflowID and returns once Temporal
+// holds none of them, neither the runs nor their visibility records, with
+// the number of runs it deleted. Deletion runs in the background on the
+// server; waiting makes the ledger say what is true, and a retry of the
+// activity repeats the wait. The runs are listed again on every round, so
+// that a run that visibility showed late is deleted too.
+func (a *DSR) deleteRuns(ctx context.Context, workflowID string) (int, error) {
+	deleted := map[string]bool{}
+	deadline := time.Now().Add(deleteTimeout)
 	for {
-		_, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		runs, err := a.runsOf(ctx, workflowID)
+		if err != nil {
+			return len(deleted), err
+		}
+		// The latest run as well: visibility may not list a run that
+		// started a moment ago.
+		d, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
 		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil
+		switch {
+		case errors.As(err, &nf):
+		case err != nil:
+			return len(deleted), err
+		default:
+			if latest := d.GetWorkflowExecutionInfo().GetExecution().GetRunId(); !slices.Contains(runs, latest) {
+				runs = append(runs, latest)
+			}
+		}
+		if len(runs) == 0 {
+			return len(deleted), nil
+		}
+		for _, run := range runs {
+			_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, deleteRequest(a.Namespace, workflowID, run))
+			switch {
+			case err == nil:
+				deleted[run] = true
+			case errors.As(err, &nf):
+			default:
+				return len(deleted), err
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("temporal has not finished deleting a conversation execution; retrying")
+			return len(deleted), fmt.Errorf("temporal has not finished deleting a conversation's executions; retrying")
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return len(deleted), ctx.Err()
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runsOf lists the run IDs visibility holds for workflowID, open and
+// closed.
+func (a *DSR) runsOf(ctx context.Context, workflowID string) ([]string, error) {
+	var runs []string
+	var token []byte
+	for {
+		resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace:     a.Namespace,
+			Query:         "WorkflowId = '" + strings.ReplaceAll(workflowID, "'", "\\'") + "'",
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot list the runs of a conversation execution: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			runs = append(runs, e.GetExecution().GetRunId())
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return runs, nil
 		}
 	}
 }
@@ -807,9 +854,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func deleteRequest(namespace, workflowID string) *workflowservice.DeleteWorkflowExecutionRequest {
+// deleteRequest deletes one run of a workflow; an empty runID names the
+// latest.
+func deleteRequest(namespace, workflowID, runID string) *workflowservice.DeleteWorkflowExecutionRequest {
 	return &workflowservice.DeleteWorkflowExecutionRequest{
 		Namespace:         namespace,
-		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID},
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
 	}
 }
