@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/webcaresync/webcaresync/internal/app"
+	"github.com/webcaresync/webcaresync/internal/samples"
+	"github.com/webcaresync/webcaresync/internal/store"
+)
+
+// household posts the household DM (Pieter writes, the phone number is
+// also Marieke's) and returns the open review and the contact ids of
+// Pieter and Marieke.
+func household(t *testing.T, s *stack) (review app.ReviewView, pieter, marieke string) {
+	t.Helper()
+	for _, c := range s.Sandbox.Records("Contact") {
+		switch c["FirstName"] {
+		case "Pieter":
+			pieter, _ = c["Id"].(string)
+		case "Marieke":
+			marieke, _ = c["Id"].(string)
+		}
+	}
+	if pieter == "" || marieke == "" {
+		t.Fatal("the household contacts are not seeded")
+	}
+	for _, c := range samples.Conversations() {
+		if c.Name != "x-dm-household-phone" {
+			continue
+		}
+		for _, p := range c.Payloads {
+			if code, body, err := s.hooks.Post(context.Background(), p.Channel, p.Body); err != nil || code != 200 {
+				t.Fatalf("%d %s %v", code, body, err)
+			}
+		}
+	}
+	eventually(t, time.Minute, "the household match in the review queue", func() bool {
+		var list []app.ReviewView
+		api(t, s, s.Secrets.AdminToken, "GET", "/v1/reviews", nil, &list)
+		for _, r := range list {
+			if r.Status == store.ReviewOpen {
+				review = r
+				return true
+			}
+		}
+		return false
+	})
+	return review, pieter, marieke
+}
+
+// personaOf returns the ParentId of the sandbox persona with the platform
+// user id.
+func personaParent(s *stack, userID string) (string, bool) {
+	for _, p := range s.Sandbox.Records("SocialPersona") {
+		if p["ExternalId"] == userID {
+			parent, _ := p["ParentId"].(string)
+			return parent, true
+		}
+	}
+	return "", false
+}
+
+// TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer has an agent
+// resolve the household review with the wrong household member, then
+// correct it through the API. An erasure for the wrongly chosen customer
+// then erases nothing of the customer who wrote: his conversation stays in
+// the CRM and in the store, under a subject of its own.
+func TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := start(t, stackOptions{})
+	sanne := syncSanne(t, s)
+	review, pieter, marieke := household(t, s)
+	conv := review.ConversationID
+
+	// The wrong household member.
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/reviews/"+review.ID+"/resolve", map[string]any{"contact_id": marieke}, nil); code/100 != 2 {
+		t.Fatalf("resolve: %d", code)
+	}
+	eventually(t, time.Minute, "Pieter's persona linked to Marieke", func() bool {
+		parent, _ := personaParent(s, samples.PieterXID)
+		return parent == marieke
+	})
+	eventually(t, time.Minute, "Pieter's conversation under Marieke's subject", func() bool {
+		cs := contactConversations(s, marieke)
+		return len(cs) == 1 && cs[0].ID == conv
+	})
+
+	// Bad input is refused and changes nothing.
+	if code := api(t, s, "wrong", "POST", "/v1/conversations/"+conv+"/unlink", nil, nil); code != 401 {
+		t.Errorf("unlink without a valid token: %d, want 401", code)
+	}
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/conversations/no-such-conversation/unlink", nil, nil); code != 404 {
+		t.Errorf("unlink of an unknown conversation: %d, want 404", code)
+	}
+	// The correction.
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/conversations/"+conv+"/unlink", nil, nil); code != 202 {
+		t.Fatalf("unlink: %d", code)
+	}
+	eventually(t, time.Minute, "Pieter's persona parented to his post again", func() bool {
+		parent, ok := personaParent(s, samples.PieterXID)
+		return ok && parent != marieke && parent != ""
+	})
+	eventually(t, time.Minute, "Pieter's conversation out of Marieke's subject", func() bool {
+		return len(contactConversations(s, marieke)) == 0
+	})
+	for _, p := range s.Sandbox.Records("SocialPost") {
+		if p["WhoId"] == marieke {
+			t.Errorf("post %v still names Marieke after the unlink", p["ExternalPostId"])
+		}
+	}
+	// The wrong link is kept, revoked, as evidence.
+	var links []app.LinkView
+	if code := api(t, s, s.Secrets.AdminToken, "GET", "/v1/contacts/"+marieke+"/links", nil, &links); code != 200 || len(links) != 1 || links[0].RevokedAt == nil || links[0].Approved != "admin" {
+		t.Errorf("Marieke's links after the unlink: %d %+v, want the revoked link approved by admin", code, links)
+	}
+	audit, err := s.Store.ListAudit(ctx, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlinked := false
+	for _, a := range audit {
+		unlinked = unlinked || (a.Action == "links.unlink" && a.Target == conv && a.Outcome == "202")
+	}
+	if !unlinked {
+		t.Error("the audit log does not record the unlink")
+	}
+	// A second unlink has nothing to undo.
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/conversations/"+conv+"/unlink", nil, nil); code != 409 {
+		t.Errorf("a second unlink: %d, want 409", code)
+	}
+
+	// Marieke asks to be erased.
+	var out struct{ ID string }
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", map[string]any{"type": "erasure",
+		"identifiers": map[string]any{"email": "marieke.jansen@example.nl"}, "verification": "test"}, &out); code != 202 {
+		t.Fatalf("open erasure: %d", code)
+	}
+	waitStatus(t, s, out.ID, "awaiting_approval", time.Minute)
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+out.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+	waitStatus(t, s, out.ID, "completed", 2*time.Minute)
+
+	// Pieter's conversation is intact in the CRM and in the store.
+	if n := countWhere(s, "SocialPost", "ExternalPostId", "1790000000000000301"); n != 1 {
+		t.Errorf("Pieter's DM in the CRM: %d posts, want 1", n)
+	}
+	if _, ok := personaParent(s, samples.PieterXID); !ok {
+		t.Error("Pieter's persona was erased with Marieke")
+	}
+	c, err := s.Store.GetConversation(ctx, conv)
+	if err != nil {
+		t.Fatalf("Pieter's conversation is gone from the store: %v", err)
+	}
+	ids, err := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash(store.KindHandle, "x:"+samples.PieterXID)})
+	if err != nil || len(ids) != 1 || ids[0] != c.SubjectID {
+		t.Errorf("Pieter's handle is held by %v (%v), his conversation by %s", ids, err, c.SubjectID)
+	}
+	// Sanne was not touched either.
+	if n := len(contactConversations(s, sanne)); n != 2 {
+		t.Errorf("Sanne's conversations after Marieke's erasure: %d, want 2", n)
+	}
+	// And Marieke herself is gone from the store.
+	if ids, _ := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash("crm_contact", marieke)}); len(ids) != 0 {
+		t.Errorf("Marieke's contact is still linked to subjects %v", ids)
+	}
+	_ = pieter
+}
+
+// TestReviewResolvedAfterTheConversationWentIdle resolves the household
+// review after the conversation's workflow ended on its idle timeout: the
+// workflow starts again with its last state and links the persona.
+func TestReviewResolvedAfterTheConversationWentIdle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := start(t, stackOptions{parts: &app.Parts{Embedded: true, InMemoryTemporal: true, EphemeralPorts: true, Sandbox: true,
+		Worker: true, HTTP: true, DevSecrets: true, ConversationIdle: 2 * time.Second}})
+	syncSanne(t, s)
+	review, pieter, _ := household(t, s)
+	eventually(t, time.Minute, "the household conversation's run to end on its idle timeout", func() bool {
+		d, err := s.Client.DescribeWorkflowExecution(ctx, review.ConversationID, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/reviews/"+review.ID+"/resolve", map[string]any{"contact_id": pieter}, nil); code/100 != 2 {
+		t.Fatalf("resolve after the run ended: %d", code)
+	}
+	eventually(t, time.Minute, "Pieter's persona linked to his contact", func() bool {
+		parent, _ := personaParent(s, samples.PieterXID)
+		return parent == pieter
+	})
+	eventually(t, time.Minute, "the review resolved by admin", func() bool {
+		r, err := s.Store.GetReview(ctx, review.ID)
+		return err == nil && r.Status == store.ReviewResolved && r.ResolvedBy == "admin" && r.ResolvedContactID == pieter
+	})
+	for _, p := range s.Sandbox.Records("SocialPost") {
+		if p["ExternalPostId"] == "1790000000000000301" && p["WhoId"] != pieter {
+			t.Errorf("Pieter's DM names %v, want his contact", p["WhoId"])
+		}
+	}
+	if cs := contactConversations(s, pieter); len(cs) != 1 || cs[0].ID != review.ConversationID {
+		t.Errorf("Pieter's contact's conversations: %+v", cs)
+	}
+}
