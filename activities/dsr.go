@@ -2,11 +2,14 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -796,7 +799,7 @@ func (a *DSR) RecordStatus(ctx context.Context, in StatusInput) error {
 		if step == "" {
 			step = in.Status
 		}
-		if err := a.ledger(ctx, in.DSRID, step+"-"+in.Status+"-"+fmt.Sprint(time.Now().UnixNano()), in.Outcomes); err != nil {
+		if err := a.ledger(ctx, in.DSRID, step+"-"+in.Status+"-"+outcomesDigest(in.Outcomes), in.Outcomes); err != nil {
 			return err
 		}
 	}
@@ -812,6 +815,22 @@ func (a *DSR) RecordStatus(ctx context.Context, in StatusInput) error {
 	}
 	a.overdueGauge(ctx)
 	return nil
+}
+
+// outcomesDigest names a RecordStatus call's ledger rows by what they say:
+// a retry of the activity carries the same outcomes and writes no row
+// twice, while another call of the same step records rows of its own: an
+// escalation says which attempt failed, and every outcome carries the
+// workflow's time of the call.
+func outcomesDigest(outcomes []Outcome) string {
+	h := sha256.New()
+	for _, o := range outcomes {
+		for _, f := range []string{o.System, o.Action, o.Object, strconv.Itoa(o.Count), o.Detail, o.Policy, o.At.UTC().Format(time.RFC3339Nano)} {
+			h.Write([]byte(f))
+			h.Write([]byte{0})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // DeadlineEvent fires reminders before the deadline and the overdue alert
