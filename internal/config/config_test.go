@@ -153,3 +153,18 @@ func TestHardDeleteSetting(t *testing.T) {
 		t.Fatalf("from the environment: %q %v", cfg.Salesforce.HardDelete, err)
 	}
 }
+
+func TestAutoAssignSetting(t *testing.T) {
+	if d := Defaults().Salesforce.AutoAssign; d == nil || !*d {
+		t.Errorf("default auto_assign %v, want true (Salesforce runs assignment rules when the header is absent)", d)
+	}
+	a, b := Defaults(), Defaults()
+	*a.Salesforce.AutoAssign = false
+	if !*b.Salesforce.AutoAssign {
+		t.Fatal("Defaults() share the auto_assign pointer: changing one changed another")
+	}
+	cfg, err := Load(writeFile(t, "salesforce:\n  auto_assign: false\n"), env(nil))
+	if err != nil || cfg.Salesforce.AutoAssign == nil || *cfg.Salesforce.AutoAssign {
+		t.Fatalf("auto_assign: false from the file: %v %v", cfg.Salesforce.AutoAssign, err)
+	}
+}
