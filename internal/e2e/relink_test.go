@@ -85,9 +85,12 @@ func TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer(t *testing.T) {
 		parent, _ := personaParent(s, samples.PieterXID)
 		return parent == marieke
 	})
-	eventually(t, time.Minute, "Pieter's conversation under Marieke's subject", func() bool {
+	// The store records the link last, after the conversation's subject.
+	eventually(t, time.Minute, "Pieter's conversation and link under Marieke's subject", func() bool {
 		cs := contactConversations(s, marieke)
-		return len(cs) == 1 && cs[0].ID == conv
+		var links []app.LinkView
+		code := api(t, s, s.Secrets.AdminToken, "GET", "/v1/contacts/"+marieke+"/links", nil, &links)
+		return len(cs) == 1 && cs[0].ID == conv && code == 200 && len(links) == 1
 	})
 
 	// Bad input is refused and changes nothing.
