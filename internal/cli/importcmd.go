@@ -34,7 +34,7 @@ func importCmd(g *globals) *cobra.Command {
 			if res.Resumed > 0 {
 				fmt.Printf("resumed at byte %d\n", res.Resumed)
 			}
-			fmt.Printf("%d lines: %d events accepted, %d duplicates skipped, %d skipped for erased subjects\n", res.Lines, res.Accepted, res.Duplicates, res.Suppressed)
+			fmt.Printf("%d lines: %d events accepted, %d duplicates skipped, %d skipped for erased subjects and conversations\n", res.Lines, res.Accepted, res.Duplicates, res.Suppressed)
 			if errors.Is(err, cmd.Context().Err()) && err != nil {
 				return errors.New("interrupted; run the same command again to resume")
 			}

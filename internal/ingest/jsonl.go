@@ -39,8 +39,9 @@ type Progress func(done, total int64)
 // ImportJSONL hands every canonical event in the JSONL file at path to its
 // conversation workflow. It is idempotent (dedupe) and resumable: the byte
 // offset of the last durably accepted batch is checkpointed, and a run
-// after an interruption continues there. Events of erased subjects are
-// skipped. A bad line stops the import with its line number and field;
+// after an interruption continues there. Events of erased subjects, and
+// every event of a conversation an erasure deleted (the brand's replies
+// too), are skipped. A bad line stops the import with its line number and field;
 // nothing after it is read.
 func ImportJSONL(ctx context.Context, in *Ingestor, cp store.Checkpoints, path string, progress Progress) (ImportResult, error) {
 	var res ImportResult
