@@ -276,6 +276,9 @@ type LinkView struct {
 	Approved  string     `json:"approved_by"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// ConversationID is the conversation where the persona was first
+	// seen: the one to unlink (webcaresync review unlink).
+	ConversationID string `json:"conversation_id,omitempty"`
 }
 
 // Links explains every link to a contact, revoked ones included.
@@ -294,8 +297,19 @@ func (r reviews) Links(ctx context.Context, contactID string) (any, error) {
 			if l.CRMContactID != contactID {
 				continue
 			}
-			out = append(out, LinkView{ID: l.ID, Channel: l.Channel, Persona: l.CRMPersonaID, ContactID: l.CRMContactID, Rule: l.Rule,
-				Evidence: l.EvidenceMessageHash, Approved: l.ApprovedBy, CreatedAt: l.CreatedAt, RevokedAt: l.RevokedAt})
+			v := LinkView{ID: l.ID, Channel: l.Channel, Persona: l.CRMPersonaID, ContactID: l.CRMContactID, Rule: l.Rule,
+				Evidence: l.EvidenceMessageHash, Approved: l.ApprovedBy, CreatedAt: l.CreatedAt, RevokedAt: l.RevokedAt}
+			handles, err := r.a.Store.IdentifiersByHashes(ctx, []string{l.PersonaHash})
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range handles {
+				if h.Kind == store.KindHandle && h.SourceConversationID != "" {
+					v.ConversationID = h.SourceConversationID
+					break
+				}
+			}
+			out = append(out, v)
 		}
 	}
 	if len(out) == 0 {

@@ -86,12 +86,17 @@ func TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer(t *testing.T) {
 		return parent == marieke
 	})
 	// The store records the link last, after the conversation's subject.
+	var wrong []app.LinkView
 	eventually(t, time.Minute, "Pieter's conversation and link under Marieke's subject", func() bool {
 		cs := contactConversations(s, marieke)
-		var links []app.LinkView
-		code := api(t, s, s.Secrets.AdminToken, "GET", "/v1/contacts/"+marieke+"/links", nil, &links)
-		return len(cs) == 1 && cs[0].ID == conv && code == 200 && len(links) == 1
+		wrong = nil
+		code := api(t, s, s.Secrets.AdminToken, "GET", "/v1/contacts/"+marieke+"/links", nil, &wrong)
+		return len(cs) == 1 && cs[0].ID == conv && code == 200 && len(wrong) == 1
 	})
+	// The explanation names the conversation to unlink.
+	if wrong[0].ConversationID != conv {
+		t.Errorf("the wrong link names conversation %q, want %s", wrong[0].ConversationID, conv)
+	}
 
 	// Bad input is refused and changes nothing.
 	if code := api(t, s, "wrong", "POST", "/v1/conversations/"+conv+"/unlink", nil, nil); code != 401 {
@@ -172,7 +177,9 @@ func TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer(t *testing.T) {
 	if ids, _ := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{s.Hasher.Hash("crm_contact", marieke)}); len(ids) != 0 {
 		t.Errorf("Marieke's contact is still linked to subjects %v", ids)
 	}
-	_ = pieter
+	if parent, _ := personaParent(s, samples.PieterXID); parent == pieter {
+		t.Error("Pieter's persona is linked to his contact without anyone choosing it")
+	}
 }
 
 // TestReviewResolvedAfterTheConversationWentIdle resolves the household
