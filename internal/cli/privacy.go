@@ -88,12 +88,12 @@ around it, so it is safe to keep with the erasure records.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(rep); err != nil {
 					return err
 				}
-			} else if err := rep.WriteText(os.Stdout); err != nil {
+			} else if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
 				return err
 			}
 			if n := rep.Total(); n > 0 {
