@@ -488,15 +488,39 @@ func (a *Identity) ApplyReview(ctx context.Context, in ApplyReviewInput) (crm.Co
 // with the contact as the evidence. It is safe to retry.
 func (a *Identity) unlink(ctx context.Context, in ApplyReviewInput) (crm.ConversationState, error) {
 	st := in.State
-	links, err := a.conversationLinks(ctx, in.ConversationID, st)
+	all, err := a.conversationLinks(ctx, in.ConversationID, st)
 	if err != nil {
 		return st, err
 	}
-	personaIDs := sortedValues(st.PersonaIDs)
-	for _, l := range links {
-		if l.CRMPersonaID != "" && !slices.Contains(personaIDs, l.CRMPersonaID) {
-			personaIDs = append(personaIDs, l.CRMPersonaID)
+	convSubject := st.SubjectID
+	if c, err := a.Store.GetConversation(ctx, in.ConversationID); err == nil && c.SubjectID != "" {
+		convSubject = c.SubjectID
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st, err
+	}
+	// Only the conversation's customer is unlinked: in a public thread the
+	// other customers' links are theirs. A retry finds the conversation
+	// in the subject the first attempt made for it.
+	var links []store.Link
+	var personaIDs []string
+	for _, l := range all {
+		if convSubject != "" && l.SubjectID != convSubject && a.unlinkedSubject(l) != convSubject {
+			continue
 		}
+		links = append(links, l)
+		id := l.CRMPersonaID
+		for key, pid := range st.PersonaIDs {
+			if id == "" && a.Hasher.Hash(store.KindHandle, key) == l.PersonaHash {
+				id = pid
+			}
+		}
+		if id != "" && !slices.Contains(personaIDs, id) {
+			personaIDs = append(personaIDs, id)
+		}
+	}
+	st.ContactID = ""
+	if len(links) == 0 {
+		return st, nil
 	}
 	sort.Strings(personaIDs)
 	if err := a.Gate.guard(ctx, func(ctx context.Context) error {
@@ -505,9 +529,7 @@ func (a *Identity) unlink(ctx context.Context, in ApplyReviewInput) (crm.Convers
 		return st, classify(err)
 	}
 	for _, l := range links {
-		// One subject per unlinked link, named after it, so that a retry
-		// finds the same one.
-		s, err := a.Store.CreateSubject(ctx, store.Subject{ID: "unlinked-" + a.Hasher.Hash("unlink", l.ID)[:32]})
+		s, err := a.Store.CreateSubject(ctx, store.Subject{ID: a.unlinkedSubject(l)})
 		if err != nil {
 			return st, err
 		}
@@ -518,13 +540,19 @@ func (a *Identity) unlink(ctx context.Context, in ApplyReviewInput) (crm.Convers
 			return st, err
 		}
 	}
-	st.ContactID = ""
 	if c, err := a.Store.GetConversation(ctx, in.ConversationID); err == nil && c.SubjectID != "" {
 		st.SubjectID = c.SubjectID
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return st, err
 	}
 	return st, nil
+}
+
+// unlinkedSubject is the ID of the subject an unlinked persona's
+// conversation moves to: one per link, named after it, so that a retry
+// finds the same one.
+func (a *Identity) unlinkedSubject(l store.Link) string {
+	return "unlinked-" + a.Hasher.Hash("unlink", l.ID)[:32]
 }
 
 // conversationLinks returns the active links of the conversation's
