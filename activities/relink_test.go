@@ -286,3 +286,60 @@ func TestRelinkAndUnlinkSeparateTheCustomers(t *testing.T) {
 		}
 	})
 }
+
+// TestUnlinkingAThreadUnlinksOnlyItsCustomer unlinks a public thread that
+// Bram started and Anna answered: Bram's link is undone, Anna's link to
+// her contact stays, in the CRM and in the identity graph.
+func TestUnlinkingAThreadUnlinksOnlyItsCustomer(t *testing.T) {
+	e := newRelinkEnv(t, storetest.SQLite(t))
+	anna, err := e.sb.Seed("Contact", map[string]any{"FirstName": "Anna", "LastName": "Smit", "Email": "anna@example.nl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bram, err := e.sb.Seed("Contact", map[string]any{"FirstName": "Bram", "LastName": "Smit", "Email": "bram@example.nl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thread := &relinkConv{id: "conv-thread", userID: "202"}
+	tweet := func(id, userID, text string) schemas.Event {
+		return schemas.Event{
+			Kind: schemas.KindMessage, Channel: schemas.ChannelX, ConversationKey: "x:tweet:1", Direction: schemas.Inbound,
+			Visibility: schemas.Public, PlatformMessageID: id, Author: schemas.Author{PlatformUserID: userID, Handle: "user" + userID},
+			Text: text, OccurredAt: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), Brand: schemas.BrandAccount{ID: "7", Handle: "acme"},
+		}
+	}
+	res, err := e.sync.SyncBatch(ctx, crm.SyncBatch{ConversationID: thread.id, State: thread.st, Events: []schemas.Event{
+		tweet("t1", "202", "Mijn pakket is weer niet bezorgd"), tweet("t2", "101", "Bij mij ook niet!"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thread.st = res.State
+	// Both link through their own DMs.
+	if m := e.send(t, &relinkConv{id: "conv-anna", userID: "101"}, "anna@example.nl"); m.ContactID != anna {
+		t.Fatalf("Anna's DM linked to %q", m.ContactID)
+	}
+	if m := e.send(t, &relinkConv{id: "conv-bram", userID: "202"}, "bram@example.nl"); m.ContactID != bram {
+		t.Fatalf("Bram's DM linked to %q", m.ContactID)
+	}
+	thread.st.ContactID = bram
+	e.apply(t, thread, activities.ApplyReviewInput{Unlink: true, Actor: "agent-3"})
+
+	if _, err := e.st.LinkByPersona(ctx, "x", hasher{}.Hash(store.KindHandle, "x:202")); err == nil {
+		t.Error("Bram, the thread's customer, is still linked")
+	}
+	l, err := e.st.LinkByPersona(ctx, "x", hasher{}.Hash(store.KindHandle, "x:101"))
+	if err != nil || l.CRMContactID != anna {
+		t.Errorf("Anna's link after unlinking the thread: %+v, %v; want her contact", l, err)
+	}
+	if got := e.record(t, "SocialPersona", thread.st.PersonaIDs["x:101"])["ParentId"]; got != anna {
+		t.Errorf("Anna's persona has ParentId %v after unlinking the thread, want her contact", got)
+	}
+	if got := e.record(t, "SocialPersona", thread.st.PersonaIDs["x:202"])["ParentId"]; got == bram {
+		t.Error("Bram's persona is still parented to his contact")
+	}
+	convs, _ := e.discover(t, activities.SubjectIdentifiers{Email: "anna@example.nl"})
+	if !slices.Contains(convs, "conv-anna") || !slices.Contains(convs, "conv-thread") || slices.Contains(convs, "conv-bram") {
+		t.Errorf("Anna's discovery after unlinking the thread finds %v, want her DM and the thread she wrote in", convs)
+	}
+}
