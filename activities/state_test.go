@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -117,38 +118,56 @@ func TestSyncBatchContinuesStoredState(t *testing.T) {
 	})
 }
 
-// SaveState and LoadState keep a contact linked outside a batch.
-func TestSaveAndLoadState(t *testing.T) {
+// A new run takes the contact from the identity graph, where the match or
+// review of an earlier run recorded it after the last batch: linked, the
+// new batch names the contact; unlinked since, it names none.
+func TestNewRunTakesContactFromIdentityGraph(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		st := b.Open(t, store.Options{})
+		c := &caseCRM{}
 		a := newSync(st, &keys{})
-		a.CRM = &caseCRM{}
-		if got, err := a.LoadState(ctx, activities.StateInput{ConversationID: "conv-1"}); err != nil || got.CaseID != "" {
-			t.Fatalf("state of a new conversation = %+v, %v; want empty", got, err)
-		}
-		res, err := a.SyncBatch(ctx, crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m1", "anna", schemas.Inbound)}})
+		a.CRM = c
+		first, err := a.SyncBatch(ctx, crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m1", "anna", schemas.Inbound)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		linked := res.State
-		linked.ContactID = "003000000000001AAA"
-		if err := a.SaveState(ctx, activities.StateInput{ConversationID: "conv-1", State: linked}); err != nil {
+		subject := first.State.SubjectID
+		// Identity matching links anna's persona after the batch, as
+		// Identity.link records it; the run then ends.
+		link, err := st.AddLink(ctx, store.Link{SubjectID: subject, Channel: "x", PersonaHash: hasher{}.Hash(store.KindHandle, "x:anna"),
+			CRMContactID: "003000000000001AAA", Rule: "email_exact"})
+		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := a.LoadState(ctx, activities.StateInput{ConversationID: "conv-1"})
-		if err != nil || got.ContactID != "003000000000001AAA" || got.CaseID != "case-1" {
-			t.Fatalf("loaded state = %+v, %v; want the saved contact and case", got, err)
-		}
-		// Erasing the conversation removes it, and a late save brings
-		// nothing back.
-		if err := st.DeleteConversation(ctx, "conv-1"); err != nil {
+		// Another customer's persona linked to another contact under the
+		// same subject does not count: it is not this conversation's.
+		if _, err := st.AddLink(ctx, store.Link{SubjectID: subject, Channel: "x", PersonaHash: hasher{}.Hash(store.KindHandle, "x:someone-else"),
+			CRMContactID: "003000000000009AAA", Rule: "email_exact"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.SaveState(ctx, activities.StateInput{ConversationID: "conv-1", State: linked}); err != nil {
+		if _, err := a.SyncBatch(ctx, crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m2", "anna", schemas.Inbound)}}); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := a.LoadState(ctx, activities.StateInput{ConversationID: "conv-1"}); err != nil || got.CaseID != "" {
-			t.Fatalf("state after the conversation was deleted = %+v, %v; want empty", got, err)
+		if got := c.states[1]; got.ContactID != "003000000000001AAA" || got.SubjectID != subject || got.CaseID != "case-1" {
+			t.Fatalf("a new run after a link brought %+v, want the linked contact, the subject and the case", got)
+		}
+		// A review applied before the new run's first batch wins.
+		if _, err := a.SyncBatch(ctx, crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m3", "anna", schemas.Inbound)},
+			State: crm.ConversationState{ContactID: "003000000000002AAA", SubjectID: subject}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.states[2]; got.ContactID != "003000000000002AAA" || got.CaseID != "case-1" || got.PostIDs["m2"] == "" {
+			t.Fatalf("a new run whose review came first brought %+v, want the review's contact with the stored case and posts", got)
+		}
+		// Unlinked since: the new run names no contact.
+		if err := st.RevokeLink(ctx, link.ID, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.SyncBatch(ctx, crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m4", "anna", schemas.Inbound)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.states[3]; got.ContactID != "" || got.CaseID != "case-1" {
+			t.Fatalf("a new run after an unlink brought %+v, want no contact and the case", got)
 		}
 	})
 }

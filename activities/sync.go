@@ -51,11 +51,12 @@ type Sync struct {
 func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResult, error) {
 	defer keepAlive(ctx)()
 	var res crm.SyncResult
-	if stateEmpty(batch.State) {
-		// A new run of a conversation that was synced before (the previous
-		// run went idle or was terminated) continues with the stored
-		// state: the same case, personas, contact and reply-to links.
-		st, err := a.loadState(ctx, batch.ConversationID)
+	if !knowsRecords(batch.State) {
+		// The first batch of a new run of a conversation that was synced
+		// before (the previous run went idle or was terminated) continues
+		// where it stopped: the same case, personas, reply-to links and
+		// contact.
+		st, err := a.restoreState(ctx, batch.ConversationID, batch.Events, batch.State)
 		if err != nil {
 			return res, err
 		}
@@ -98,31 +99,72 @@ func (a *Sync) SyncBatch(ctx context.Context, batch crm.SyncBatch) (crm.SyncResu
 	return res, nil
 }
 
-// StateInput names a conversation and, for SaveState, its state.
-type StateInput struct {
-	ConversationID string                `json:"conversation_id"`
-	State          crm.ConversationState `json:"state"`
+// knowsRecords reports whether st knows any CRM record of the
+// conversation; a new run's state knows none.
+func knowsRecords(st crm.ConversationState) bool {
+	return st.CaseID != "" || len(st.PersonaIDs) > 0 || len(st.PostIDs) > 0
 }
 
-// LoadState returns the conversation's stored state, or an empty state
-// when none is stored (a new conversation, or one that was erased). The
-// workflow calls it when a new run must act on the state before its first
-// batch (an identity review or an unlink).
-func (a *Sync) LoadState(ctx context.Context, in StateInput) (crm.ConversationState, error) {
-	return a.loadState(ctx, in.ConversationID)
+// restoreState returns the state a new run of the conversation continues
+// with: the CRM records of the stored state, and the contact and subject
+// as the identity graph has them now (a match, review or unlink of an
+// earlier run wrote them there, and merges keep them current); what the
+// run's state has already (a review applied before its first batch) wins.
+func (a *Sync) restoreState(ctx context.Context, conversationID string, events []schemas.Event, cur crm.ConversationState) (crm.ConversationState, error) {
+	st, err := a.loadState(ctx, conversationID)
+	if err != nil {
+		return cur, err
+	}
+	conv, err := a.Store.GetConversation(ctx, conversationID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Never synced, or erased: nothing to continue.
+		return cur, nil
+	}
+	if err != nil {
+		return cur, err
+	}
+	st.ContactID = ""
+	if conv.SubjectID != "" {
+		st.SubjectID = conv.SubjectID
+		if st.ContactID, err = a.linkedContact(ctx, conv.SubjectID, st.PersonaIDs, events); err != nil {
+			return cur, err
+		}
+	}
+	if cur.ContactID != "" {
+		st.ContactID = cur.ContactID
+	}
+	if cur.SubjectID != "" {
+		st.SubjectID = cur.SubjectID
+	}
+	if len(cur.Participants) > 0 {
+		st.Participants = cur.Participants
+	}
+	return st, nil
 }
 
-// SaveState stores the conversation's state after the workflow changed it
-// outside a batch (a contact linked by identity matching or a review), so
-// that a later run keeps the link.
-func (a *Sync) SaveState(ctx context.Context, in StateInput) error {
-	return a.saveState(ctx, in.ConversationID, in.State)
-}
-
-// stateEmpty reports whether st is the empty state a new run starts with.
-func stateEmpty(st crm.ConversationState) bool {
-	return st.CaseID == "" && st.CaseOpenedAt.IsZero() && len(st.PersonaIDs) == 0 && st.ContactID == "" &&
-		st.SubjectID == "" && len(st.Participants) == 0 && len(st.PostIDs) == 0
+// linkedContact returns the CRM contact that one of the conversation's
+// personas (those the state knows and the batch's customers) is linked
+// to under the conversation's subject, or "" when none is linked (never
+// matched, or unlinked since).
+func (a *Sync) linkedContact(ctx context.Context, subjectID string, personaIDs map[string]string, events []schemas.Event) (string, error) {
+	mine := map[string]bool{}
+	for key := range personaIDs {
+		mine[a.Hasher.Hash(store.KindHandle, key)] = true
+	}
+	for _, e := range customers(events) {
+		mine[a.Hasher.Hash(store.KindHandle, string(e.Channel)+":"+e.Author.PlatformUserID)] = true
+	}
+	links, err := a.Store.LinksBySubject(ctx, subjectID)
+	if err != nil {
+		return "", err
+	}
+	contact := ""
+	for _, l := range links { // oldest first: the latest active link wins
+		if l.RevokedAt == nil && mine[l.PersonaHash] && l.CRMContactID != "" {
+			contact = l.CRMContactID
+		}
+	}
+	return contact, nil
 }
 
 // states returns the store's conversation states. Both store backends keep
@@ -170,7 +212,7 @@ func (a *Sync) loadState(ctx context.Context, conversationID string) (crm.Conver
 // it. A conversation that is gone from the store (erased meanwhile) gets
 // no state.
 func (a *Sync) saveState(ctx context.Context, conversationID string, st crm.ConversationState) error {
-	if stateEmpty(st) {
+	if !knowsRecords(st) {
 		return nil
 	}
 	cs, ok := a.states()

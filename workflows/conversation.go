@@ -107,8 +107,8 @@ type ConversationInput struct {
 	// HoldRefused overrides DefaultHoldRefused.
 	HoldRefused time.Duration `json:"hold_refused,omitempty"`
 	// State is carried over continue-as-new. A new run (signal-with-start
-	// after the previous run ended) starts with an empty State and gets
-	// the stored one from the activities.
+	// after the previous run ended) starts with an empty State; its first
+	// batch continues the state that webcaresync's store keeps.
 	State crm.ConversationState `json:"state"`
 	// Pending are events received but not yet synced, carried over
 	// continue-as-new.
@@ -166,19 +166,11 @@ type conversation struct {
 	// when the previous batch began.
 	linger    bool
 	lastFlush time.Time
-	// stateStore is whether the state is restored from and saved to
-	// webcaresync's store outside batches (versioned, read once); nil
-	// until asked.
-	stateStore *bool
 }
 
 // flushIntervalChange versions the FlushInterval wait, which adds a timer
 // to the workflow's commands.
 const flushIntervalChange = "flush-interval"
-
-// stateStoreChange versions the LoadState and SaveState activities around
-// identity reviews and matches.
-const stateStoreChange = "state-store"
 
 // refusedBatchChange versions holding and parking a batch that the CRM
 // refuses as a whole (before, the run failed and the batch was lost).
@@ -503,49 +495,6 @@ func refusedCode(appErr *temporal.ApplicationError) string {
 	return "REFUSED"
 }
 
-// useStateStore reports whether this run restores and saves the state
-// outside batches (versioned).
-func (c *conversation) useStateStore(ctx workflow.Context) bool {
-	if c.stateStore == nil {
-		v := workflow.GetVersion(ctx, stateStoreChange, workflow.DefaultVersion, 1) >= 1
-		c.stateStore = &v
-	}
-	return *c.stateStore
-}
-
-// restoreState loads the stored state when this run has none yet (it
-// started after the previous run ended), before a review or an unlink
-// acts on it. Batches need not wait for it: SyncBatch loads the state
-// itself when the batch brings none.
-func (c *conversation) restoreState(ctx workflow.Context) error {
-	if !emptyState(c.in.State) || !c.useStateStore(ctx) {
-		return nil
-	}
-	var sync *activities.Sync
-	var st crm.ConversationState
-	if err := workflow.ExecuteActivity(c.crmOptions(ctx), sync.LoadState, activities.StateInput{ConversationID: c.in.ConversationID}).Get(ctx, &st); err != nil {
-		return err
-	}
-	c.in.State = st
-	return nil
-}
-
-// saveState stores the state after a match or a review changed it, so
-// that a later run keeps the contact link.
-func (c *conversation) saveState(ctx workflow.Context) error {
-	if !c.useStateStore(ctx) {
-		return nil
-	}
-	var sync *activities.Sync
-	return workflow.ExecuteActivity(c.crmOptions(ctx), sync.SaveState, activities.StateInput{ConversationID: c.in.ConversationID, State: c.in.State}).Get(ctx, nil)
-}
-
-// emptyState reports whether st is the empty state a new run starts with.
-func emptyState(st crm.ConversationState) bool {
-	return st.CaseID == "" && st.CaseOpenedAt.IsZero() && len(st.PersonaIDs) == 0 && st.ContactID == "" &&
-		st.SubjectID == "" && len(st.Participants) == 0 && len(st.PostIDs) == 0
-}
-
 // matchIdentity runs identity matching on the batch's inbound messages.
 // Details in private messages are matched; details in public posts only
 // flag the conversation.
@@ -575,19 +524,11 @@ func (c *conversation) matchIdentity(ctx workflow.Context, batch []schemas.Event
 		}
 		return err
 	}
-	changed := false
-	if res.ContactID != "" && res.ContactID != c.in.State.ContactID {
+	if res.ContactID != "" {
 		c.in.State.ContactID = res.ContactID
-		changed = true
 	}
-	if res.SubjectID != "" && res.SubjectID != c.in.State.SubjectID {
+	if res.SubjectID != "" {
 		c.in.State.SubjectID = res.SubjectID
-		changed = true
-	}
-	if changed {
-		if err := c.saveState(ctx); err != nil {
-			return err
-		}
 	}
 	var flags []string
 	if res.PublicDetails {
@@ -618,14 +559,7 @@ func appendNew(list []string, vals ...string) []string {
 // applyReviews applies resolved identity reviews and unlink requests.
 func (c *conversation) applyReviews(ctx workflow.Context) error {
 	var id *activities.Identity
-	if len(c.reviews) > 0 || c.unlink {
-		if err := c.restoreState(ctx); err != nil {
-			return err
-		}
-	}
-	applied := false
 	for len(c.reviews) > 0 || c.unlink {
-		applied = true
 		in := activities.ApplyReviewInput{ConversationID: c.in.ConversationID, State: c.in.State}
 		if c.unlink {
 			in.Unlink = true
@@ -640,9 +574,6 @@ func (c *conversation) applyReviews(ctx workflow.Context) error {
 			return err
 		}
 		c.in.State = out
-	}
-	if applied {
-		return c.saveState(ctx)
 	}
 	return nil
 }
