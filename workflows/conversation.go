@@ -372,7 +372,8 @@ func (c *conversation) crmOptions(ctx workflow.Context) workflow.Context {
 }
 
 // flush writes the next batch, pausing while the CRM's daily budget is
-// exhausted.
+// exhausted, and holding the batch while the CRM refuses it as a whole
+// (holdRefused) until it goes through or is parked.
 func (c *conversation) flush(ctx workflow.Context) error {
 	n := min(len(c.pending), c.in.BatchSize)
 	batch := c.pending[:n]
