@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/webcaresync/webcaresync/internal/app"
 	"github.com/webcaresync/webcaresync/internal/samples"
 	"github.com/webcaresync/webcaresync/internal/store"
+	"github.com/webcaresync/webcaresync/schemas"
 )
 
 // household posts the household DM (Pieter writes, the phone number is
@@ -214,5 +216,79 @@ func TestReviewResolvedAfterTheConversationWentIdle(t *testing.T) {
 	}
 	if cs := contactConversations(s, pieter); len(cs) != 1 || cs[0].ID != review.ConversationID {
 		t.Errorf("Pieter's contact's conversations: %+v", cs)
+	}
+}
+
+// TestWrongLinkRelinkedThroughAReview has the agent resolve the household
+// review with the wrong member; Pieter then sends his e-mail address, which
+// points to his own contact, so the conflict goes to review, and the agent
+// chooses Pieter. Marieke's erasure then leaves Pieter's conversation and
+// his link alone.
+func TestWrongLinkRelinkedThroughAReview(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := start(t, stackOptions{})
+	syncSanne(t, s)
+	review, pieter, marieke := household(t, s)
+	conv := review.ConversationID
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/reviews/"+review.ID+"/resolve", map[string]any{"contact_id": marieke}, nil); code/100 != 2 {
+		t.Fatalf("resolve: %d", code)
+	}
+	eventually(t, time.Minute, "Pieter's persona linked to Marieke", func() bool {
+		parent, _ := personaParent(s, samples.PieterXID)
+		return parent == marieke
+	})
+
+	ev := schemas.Event{Kind: schemas.KindMessage, Channel: schemas.ChannelX, ConversationKey: "x:dm:" + samples.XBrandID + ":" + samples.PieterXID,
+		Direction: schemas.Inbound, Visibility: schemas.Private, PlatformMessageID: "1790000000000000311",
+		Author: schemas.Author{PlatformUserID: samples.PieterXID, Handle: "pjansen"}, Text: "Mijn e-mailadres is pieter.jansen@example.nl",
+		OccurredAt: time.Now().UTC(), Brand: schemas.BrandAccount{ID: samples.XBrandID}}
+	body, _ := json.Marshal(map[string]any{"events": []schemas.Event{ev}})
+	if code, b, err := s.hooks.Post(ctx, "generic", body); err != nil || code != 200 {
+		t.Fatalf("Pieter's e-mail: %d %s %v", code, b, err)
+	}
+	var second app.ReviewView
+	eventually(t, time.Minute, "the conflicting evidence in the review queue", func() bool {
+		var list []app.ReviewView
+		api(t, s, s.Secrets.AdminToken, "GET", "/v1/reviews", nil, &list)
+		for _, r := range list {
+			if r.Status == store.ReviewOpen && r.ConversationID == conv {
+				second = r
+				return true
+			}
+		}
+		return false
+	})
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/reviews/"+second.ID+"/resolve", map[string]any{"contact_id": pieter}, nil); code/100 != 2 {
+		t.Fatalf("resolve the second review: %d", code)
+	}
+	eventually(t, time.Minute, "Pieter's conversation under his own contact's subject, none under Marieke's", func() bool {
+		cs := contactConversations(s, pieter)
+		return len(cs) == 1 && cs[0].ID == conv && len(contactConversations(s, marieke)) == 0
+	})
+	if parent, _ := personaParent(s, samples.PieterXID); parent != pieter {
+		t.Errorf("Pieter's persona has ParentId %s after the relink, want his contact", parent)
+	}
+
+	var out struct{ ID string }
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", map[string]any{"type": "erasure",
+		"identifiers": map[string]any{"email": "marieke.jansen@example.nl"}, "verification": "test"}, &out); code != 202 {
+		t.Fatalf("open erasure: %d", code)
+	}
+	waitStatus(t, s, out.ID, "awaiting_approval", time.Minute)
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+out.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+	waitStatus(t, s, out.ID, "completed", 2*time.Minute)
+	for _, id := range []string{"1790000000000000301", "1790000000000000311"} {
+		if n := countWhere(s, "SocialPost", "ExternalPostId", id); n != 1 {
+			t.Errorf("Pieter's post %s in the CRM after Marieke's erasure: %d, want 1", id, n)
+		}
+	}
+	if parent, _ := personaParent(s, samples.PieterXID); parent != pieter {
+		t.Errorf("Pieter's persona has ParentId %q after Marieke's erasure, want his contact", parent)
+	}
+	if cs := contactConversations(s, pieter); len(cs) != 1 || cs[0].ID != conv {
+		t.Errorf("Pieter's conversations in the store after Marieke's erasure: %+v", cs)
 	}
 }
