@@ -159,6 +159,14 @@ func (r reviews) signal(ctx context.Context, conversationID, name string, arg an
 		return err
 	}
 	st, err := r.lastState(ctx, conversationID)
+	if errors.As(err, &notFound) {
+		// Temporal no longer keeps the history (retention): the new run
+		// starts without state, the identity graph and the contact still
+		// change now, and the persona and posts in the CRM follow with the
+		// customer's next message.
+		r.a.Log.Warn("the ended conversation's history is gone; applying without its state", zap.String("conversation", conversationID))
+		st, err = crm.ConversationState{}, nil
+	}
 	if err != nil {
 		return fmt.Errorf("the conversation's workflow has ended and its last state cannot be read; retry later: %w", err)
 	}
