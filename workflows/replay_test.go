@@ -15,12 +15,15 @@ import (
 
 // recordedHistories are the histories that `go run ./workflows/testdata/record`
 // writes: a conversation (budget pause, identity review, FlushInterval
-// version marker, continue-as-new) with its continued run, and access,
+// version marker, continue-as-new) with its continued run, a conversation
+// whose batches the CRM refuses as a whole (one held and written, one
+// parked; refused-batch version marker), and access,
 // erasure (approval, reminder, extension) and escalation (permanent
 // failure, retry) requests.
 var recordedHistories = []string{
 	"conversation.json",
 	"conversation-continued.json",
+	"conversation-refused.json",
 	"dsr-access.json",
 	"dsr-erasure.json",
 	"dsr-escalation.json",

@@ -11,8 +11,9 @@
 //	go run ./workflows/testdata/record
 //
 // It links the Temporal server, so the first build takes a while, and it
-// takes about two minutes to run: the conversation's budget pause waits
-// for its one-minute probe in real time. The histories use the default
+// takes about four minutes to run: the conversation's budget pause and
+// the refused batches wait for their one-minute retries in real time.
+// -only records some scenarios and leaves the other files as they are. The histories use the default
 // (unencrypted) data converter and hold only the canned data below.
 package main
 
@@ -24,6 +25,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,14 +51,28 @@ const taskQueue = "record"
 
 func main() {
 	out := flag.String("out", "workflows/testdata", "directory the history files are written to")
+	only := flag.String("only", "", "record only these scenarios, comma-separated: "+strings.Join(scenarioNames, ", ")+" (default all)")
 	flag.Parse()
-	if err := run(*out); err != nil {
+	if err := run(*out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "record:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string) error {
+// scenarioNames are the scenarios in the order they are recorded.
+var scenarioNames = []string{"conversation", "refused", "access", "erasure", "escalation"}
+
+func run(out, only string) error {
+	want := map[string]bool{}
+	for _, name := range strings.Split(only, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !slices.Contains(scenarioNames, name) {
+			return fmt.Errorf("unknown scenario %q; use one of %s", name, strings.Join(scenarioNames, ", "))
+		}
+		want[name] = true
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	srv, err := temporalserver.Start(ctx, temporalserver.Options{
@@ -83,7 +100,7 @@ func run(out string) error {
 	w := worker.New(c, taskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.Conversation, workflow.RegisterOptions{Name: "Conversation"})
 	w.RegisterWorkflowWithOptions(workflows.DSR, workflow.RegisterOptions{Name: "DSR"})
-	w.RegisterActivity(&syncStub{})
+	w.RegisterActivity(&syncStub{attempts: map[string]int{}})
 	w.RegisterActivity(&identityStub{})
 	w.RegisterActivity(&dsrStub{failed: map[string]bool{}})
 	if err := w.Start(); err != nil {
@@ -92,8 +109,14 @@ func run(out string) error {
 	defer w.Stop()
 
 	r := recorder{c: c, out: out}
-	for _, step := range []func(context.Context) error{r.conversation, r.access, r.erasure, r.escalation} {
-		if err := step(ctx); err != nil {
+	steps := map[string]func(context.Context) error{
+		"conversation": r.conversation, "refused": r.refused, "access": r.access, "erasure": r.erasure, "escalation": r.escalation,
+	}
+	for _, name := range scenarioNames {
+		if len(want) > 0 && !want[name] {
+			continue
+		}
+		if err := steps[name](ctx); err != nil {
 			return err
 		}
 	}
@@ -172,6 +195,50 @@ func (r recorder) conversation(ctx context.Context) error {
 		return err
 	}
 	return r.save(ctx, "conversation-continued.json", id, next)
+}
+
+// refused records a conversation whose batches the CRM refuses as a whole:
+// the first is held and goes through on the next attempt a minute later;
+// the second is refused for longer than HoldRefused and parked; the third
+// is written, and the run goes idle. It takes about two minutes.
+func (r recorder) refused(ctx context.Context) error {
+	const id = "conv-record-refused"
+	in := workflows.ConversationInput{ConversationID: id, IdleTimeout: 5 * time.Second, HoldRefused: 30 * time.Second}
+	run, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.EventsSignal,
+		workflows.EventsSignalArg{Events: []schemas.Event{event("r1", "refused once")}},
+		client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, "Conversation", in)
+	if err != nil {
+		return err
+	}
+	status := func(ok func(workflows.ConversationStatus) bool) func() (bool, error) {
+		return func() (bool, error) {
+			var st workflows.ConversationStatus
+			v, err := r.c.QueryWorkflow(ctx, id, "", workflows.StateQuery)
+			if err != nil {
+				return false, err
+			}
+			return v.Get(&st) == nil && ok(st), nil
+		}
+	}
+	if err := r.waitFor(ctx, 3*time.Minute, status(func(st workflows.ConversationStatus) bool { return st.Synced >= 1 })); err != nil {
+		return fmt.Errorf("refused: held batch: %w", err)
+	}
+	if err := r.c.SignalWorkflow(ctx, id, "", workflows.EventsSignal, workflows.EventsSignalArg{Events: []schemas.Event{event("r2", "refused for good")}}); err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, 3*time.Minute, status(func(st workflows.ConversationStatus) bool { return st.Parked >= 1 })); err != nil {
+		return fmt.Errorf("refused: parked batch: %w", err)
+	}
+	if err := r.c.SignalWorkflow(ctx, id, "", workflows.EventsSignal, workflows.EventsSignalArg{Events: []schemas.Event{event("r3", "written")}}); err != nil {
+		return err
+	}
+	// The run may continue as new (the server suggests it early here); its
+	// history holds the refusals.
+	first := run.GetRunID()
+	if err := run.Get(ctx, nil); err != nil {
+		return fmt.Errorf("refused: %w", err)
+	}
+	return r.save(ctx, "conversation-refused.json", id, first)
 }
 
 // access records an access request.
@@ -323,17 +390,27 @@ func (r recorder) write(name string, h *historypb.History) error {
 }
 
 // syncStub stands in for activities.Sync: the first batch meets an
-// exhausted daily budget, later ones are written.
+// exhausted daily budget, later ones are written. The CRM refuses batches
+// with r1 once and with r2 always, as a whole.
 type syncStub struct {
-	mu      sync.Mutex
-	refused bool
+	mu       sync.Mutex
+	refused  bool
+	attempts map[string]int
 }
 
 // SyncBatch has the signature of activities.Sync.SyncBatch.
 func (s *syncStub) SyncBatch(_ context.Context, b crm.SyncBatch) (crm.SyncResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.refused {
+	if b.ConversationID == "conv-record-refused" {
+		for _, e := range b.Events {
+			s.attempts[e.PlatformMessageID]++
+			if (e.PlatformMessageID == "r1" && s.attempts["r1"] == 1) || e.PlatformMessageID == "r2" {
+				return crm.SyncResult{}, temporal.NewNonRetryableApplicationError("crm permanent: INVALID_FIELD: No such column 'Record__c' on entity 'SocialPost'",
+					activities.ErrPermanent, nil, "INVALID_FIELD")
+			}
+		}
+	} else if !s.refused {
 		s.refused = true
 		return crm.SyncResult{}, temporal.NewNonRetryableApplicationError("the daily API budget is exhausted", activities.ErrBudgetExhausted, nil)
 	}
@@ -347,6 +424,9 @@ func (s *syncStub) SyncBatch(_ context.Context, b crm.SyncBatch) (crm.SyncResult
 	}
 	return crm.SyncResult{State: st, Written: ids, Calls: 2}, nil
 }
+
+// ParkBatch has the signature of activities.Sync.ParkBatch.
+func (s *syncStub) ParkBatch(context.Context, activities.ParkBatchInput) error { return nil }
 
 // identityStub stands in for activities.Identity: the first match opens a
 // review and flags details posted in public.
