@@ -279,11 +279,7 @@ func (a *Identity) separate(ctx context.Context, conversationID, from, to, perso
 	if from == "" || from == to {
 		return nil
 	}
-	r, ok := a.Store.(store.Relinker)
-	if !ok {
-		return errors.New("this store cannot correct a link (it does not implement store.Relinker); run webcaresync with its SQLite or PostgreSQL store")
-	}
-	moved, err := r.MoveConversation(ctx, store.ConversationMove{ConversationID: conversationID, From: from, To: to, HandleHashes: []string{personaHash}})
+	moved, err := a.Store.MoveConversation(ctx, store.ConversationMove{ConversationID: conversationID, From: from, To: to, HandleHashes: []string{personaHash}})
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -41,8 +40,6 @@ type Sync struct {
 	Gate    *BudgetGate
 	Metrics *metrics.Metrics
 	Log     *zap.Logger
-
-	noStates sync.Once
 }
 
 // SyncBatch writes one ordered batch of a conversation into the CRM. Events
@@ -167,27 +164,10 @@ func (a *Sync) linkedContact(ctx context.Context, subjectID string, personaIDs m
 	return contact, nil
 }
 
-// states returns the store's conversation states. Both store backends keep
-// them; a wrapper around a Store (a test's) may hide them, and then states
-// are not kept, which is logged once.
-func (a *Sync) states() (store.ConversationStates, bool) {
-	cs, ok := a.Store.(store.ConversationStates)
-	if !ok {
-		a.noStates.Do(func() {
-			a.Log.Warn("the store does not keep conversation states: a conversation's next run after an idle spell opens a new case; use the sqlite or postgres store")
-		})
-	}
-	return cs, ok
-}
-
 // loadState reads and opens the conversation's stored state. A state that
 // is not stored, or whose data key was destroyed by an erasure, is empty.
 func (a *Sync) loadState(ctx context.Context, conversationID string) (crm.ConversationState, error) {
-	cs, ok := a.states()
-	if !ok {
-		return crm.ConversationState{}, nil
-	}
-	stored, err := cs.GetConversationState(ctx, conversationID)
+	stored, err := a.Store.GetConversationState(ctx, conversationID)
 	if errors.Is(err, store.ErrNotFound) {
 		return crm.ConversationState{}, nil
 	}
@@ -215,10 +195,6 @@ func (a *Sync) saveState(ctx context.Context, conversationID string, st crm.Conv
 	if !knowsRecords(st) {
 		return nil
 	}
-	cs, ok := a.states()
-	if !ok {
-		return nil
-	}
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -227,7 +203,7 @@ func (a *Sync) saveState(ctx context.Context, conversationID string, st crm.Conv
 	if err != nil {
 		return err
 	}
-	err = cs.PutConversationState(ctx, store.ConversationState{ConversationID: conversationID, Sealed: sealed, KeyID: conversationID})
+	err = a.Store.PutConversationState(ctx, store.ConversationState{ConversationID: conversationID, Sealed: sealed, KeyID: conversationID})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

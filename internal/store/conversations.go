@@ -256,7 +256,7 @@ func (s *sqlStore) DeleteConversation(ctx context.Context, id string) error {
 }
 
 // conversationTables are the tables whose rows are keyed by conversation.
-var conversationTables = []string{"events", "parked", "inbox", "reviews", "participants", "conversations"}
+var conversationTables = []string{"conversation_states", "events", "parked", "inbox", "reviews", "participants", "conversations"}
 
 // deleteConversations deletes the conversations and their rows in every
 // conversation-keyed table, adding the counts to counts.

@@ -37,10 +37,6 @@ type ConversationState struct {
 
 // conversation_states rows are keyed by conversation, so DeleteConversation
 // and PurgeSubject delete them with the conversation's other rows.
-func init() {
-	conversationTables = append([]string{"conversation_states"}, conversationTables...)
-}
-
 var _ ConversationStates = (*sqlStore)(nil)
 
 // PutConversationState stores a conversation's sealed state.

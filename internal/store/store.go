@@ -41,6 +41,8 @@ type Store interface {
 	Parked
 	Checkpoints
 	Inbox
+	ConversationStates
+	Relinker
 
 	// Backend names the backend: "sqlite" or "postgres".
 	Backend() string
