@@ -240,7 +240,10 @@ func (s *sqlStore) MergeSubjects(ctx context.Context, from, into string) error {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockSubject(ctx, tx, from); err != nil {
+		// Both rows, in ID order: a merge into a subject that is itself
+		// being merged elsewhere must wait for that merge, or it would move
+		// rows onto a subject that is deleted the moment it commits.
+		if err := s.lockSubjects(ctx, tx, from, into); err != nil {
 			return err
 		}
 		var exists int
@@ -309,6 +312,24 @@ func (s *sqlStore) lockSubject(ctx context.Context, tx *sql.Tx, id string) error
 		return nil
 	}
 	return err
+}
+
+// lockSubjects locks several subjects' rows for update on PostgreSQL, in
+// ID order so that concurrent merges cannot deadlock. Missing subjects are
+// not an error. SQLite serialises writers.
+func (s *sqlStore) lockSubjects(ctx context.Context, tx *sql.Tx, ids ...string) error {
+	if s.backend != BackendPostgres {
+		return nil
+	}
+	ids = uniqueStrings(ids)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM subjects WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
 }
 
 // PurgeSubject deletes everything about a subject except ledger and audit.
