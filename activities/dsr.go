@@ -601,13 +601,22 @@ func ConversationHash(h Hasher, conversationID string) string {
 }
 
 // EraseStore purges the subject from webcaresync's store and adds its
-// identifiers and its conversations to the suppression list, so that a
-// backfill or a replay of old events cannot bring the data back: not the
-// subject's own messages, nor the brand's replies to them. Ledger and audit
-// rows stay; they name the subject and the conversations by keyed hash
-// only.
+// identifiers, its conversations and its messages (and the brand's replies
+// to them) to the suppression list, so that a backfill or a replay of old
+// events cannot bring the data back: not the subject's own messages, nor
+// the brand's replies to them. Ledger and audit rows stay; they name the
+// subject, the conversations and the messages by keyed hash only.
 func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
+	// First, while the conversations still say whose they are; a retry
+	// adds what is missing.
+	suppressed, err := a.suppressionHashes(ctx, in.Footprint)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.AddSuppressed(ctx, suppressed, in.DSRID); err != nil {
+		return err
+	}
 	counts := map[string]int{}
 	for _, s := range in.Footprint.SubjectIDs {
 		c, err := a.Store.PurgeSubject(ctx, s)
@@ -628,22 +637,54 @@ func (a *DSR) EraseStore(ctx context.Context, in EraseInput) error {
 			return err
 		}
 	}
-	suppressed := slices.Clone(in.Footprint.IdentifierHashes)
-	for _, id := range in.Footprint.ConversationIDs {
-		suppressed = append(suppressed, ConversationHash(a.Hasher, id))
-	}
-	if err := a.Store.AddSuppressed(ctx, suppressed, in.DSRID); err != nil {
-		return err
-	}
 	var out []Outcome
 	for table, n := range counts {
 		out = append(out, Outcome{System: SystemStore, Action: store.LedgerErased, Object: table, Count: n, Policy: policyErasure})
 	}
 	out = append(out,
-		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(suppressed), Detail: "keyed hashes of the identifiers and conversations, so that imports and replays cannot restore the data", Policy: policyErasure},
+		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "suppression list", Count: len(suppressed), Detail: "keyed hashes of the identifiers, conversations and messages, so that imports and replays cannot restore the data", Policy: policyErasure},
 		Outcome{System: SystemStore, Action: store.LedgerRetained, Object: "ledger and audit log", Policy: policyAccountability},
 	)
 	return a.ledger(ctx, in.DSRID, in.ledgerStep("erase-store"), out)
+}
+
+// suppressionHashes returns what an erasure puts on the suppression list:
+//   - the subject's identifier hashes;
+//   - the conversations that are the subject's (ConversationHash), or have
+//     no subject: every event of them is the subject's or answers them,
+//     the brand's replies included, which the author hash does not cover;
+//   - the dedupe keys of the subject's messages and of the brand's replies
+//     to them, which the CRM discovery found: an imported reply to one of
+//     them stays out even when its conversation key names another root
+//     than the erased thread's.
+//
+// A public thread that another customer started is kept off as a whole:
+// an import of that customer's backfill must still bring in their own
+// messages. The subject's messages in it, and the replies to them, are
+// suppressed one by one.
+func (a *DSR) suppressionHashes(ctx context.Context, fp Footprint) ([]string, error) {
+	hashes := slices.Clone(fp.IdentifierHashes)
+	for _, id := range fp.ConversationIDs {
+		c, err := a.Store.GetConversation(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted by an earlier attempt, which suppressed it if it
+			// was the subject's.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.SubjectID == "" || contains(fp.SubjectIDs, c.SubjectID) {
+			hashes = append(hashes, ConversationHash(a.Hasher, id))
+		}
+	}
+	var posts []crm.PlatformPost
+	for provider, items := range fp.Platforms {
+		for _, it := range items {
+			posts = append(posts, crm.PlatformPost{Provider: provider, ExternalPostID: it.ID})
+		}
+	}
+	return append(hashes, a.postEventKeys(posts)...), nil
 }
 
 // Export writes the access export: everything held about the subject,

@@ -160,3 +160,103 @@ func TestImportAfterErasureBringsNothingBack(t *testing.T) {
 		}
 	}
 }
+
+// writeJSONL writes events as a JSONL file and returns its path.
+func writeJSONL(t *testing.T, events []schemas.Event) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "export.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := json.NewEncoder(f)
+	for _, e := range events {
+		if err := enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestImportAfterAThreadErasureKeepsOutOnlyTheErasedCustomer erases Bram,
+// who replied in Anna's public X thread, and then imports an old export of
+// the thread: Bram's reply and the brand's answer to it (whose
+// conversation key names Bram's reply, not Anna's tweet) stay out, while
+// Anna's messages, one of which the CRM never had, come in.
+func TestImportAfterAThreadErasureKeepsOutOnlyTheErasedCustomer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := start(t, stackOptions{})
+	at := time.Now().UTC().Add(-time.Hour)
+	const root, toAnna, fromBram, toBram = "1796000000000000001", "1796000000000000002", "1796000000000000003", "1796000000000000004"
+	brand := func(id, replyTo, text string, m int) []byte {
+		return tweetBody(t, id, replyTo, samples.XBrandID, "Webshop Klantenservice", samples.XBrandHandle, text, at.Add(time.Duration(m)*time.Minute))
+	}
+	bodies := [][]byte{
+		tweetBody(t, root, "", annaXID, annaName, annaScreen, annaTweet, at),
+		brand(toAnna, root, brandReply, 1),
+		tweetBody(t, fromBram, root, bramXID, bramName, bramScreen, bramFirst, at.Add(2*time.Minute)),
+		brand(toBram, fromBram, brandToBram, 3),
+	}
+	var export []schemas.Event
+	for _, b := range bodies {
+		postTweet(t, s, b)
+		export = append(export, sampleEventsOf(t, b)...)
+	}
+	if export[3].ConversationKey != "x:thread:"+fromBram {
+		t.Fatalf("the brand's answer to Bram has conversation key %q; the test needs one that names Bram's reply", export[3].ConversationKey)
+	}
+	for _, text := range []string{annaTweet, brandReply, bramFirst, brandToBram} {
+		eventually(t, time.Minute, "the thread's posts in the CRM", func() bool { return countWhere(s, "SocialPost", "Content", text) == 1 })
+	}
+	bramHash := s.Hasher.Hash(store.KindHandle, "x:"+bramXID)
+	eventually(t, time.Minute, "Bram registered as a subject", func() bool {
+		b, err := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{bramHash})
+		return err == nil && len(b) == 1
+	})
+
+	var opened struct{ ID string }
+	body := map[string]any{"type": "erasure", "verification": "test",
+		"identifiers": map[string]any{"handles": []map[string]string{{"provider": "x", "id": bramXID}}}}
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", body, &opened); code != 202 {
+		t.Fatalf("open the erasure: %d", code)
+	}
+	waitStatus(t, s, opened.ID, "awaiting_approval", time.Minute)
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+opened.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+	waitStatus(t, s, opened.ID, "completed", 2*time.Minute)
+	if left := bramLeft(s); len(left) > 0 {
+		t.Fatalf("the erasure left Bram's data in the CRM: %v", left)
+	}
+
+	// The export also has a message of Anna's in the thread that the
+	// webhooks never delivered.
+	missed := sampleEventsOf(t, tweetBody(t, "1796000000000000005", root, annaXID, annaName, annaScreen, annaLater, at.Add(4*time.Minute)))[0]
+	res, err := ingest.ImportJSONL(ctx, s.Ingestor, s.Store, writeJSONL(t, append(export, missed)), nil)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if res.Suppressed != 2 || res.Accepted != 3 {
+		t.Errorf("import: %+v; want Bram's reply and the brand's answer to it suppressed, Anna's tweet, the answer to her and her missed message accepted", res)
+	}
+	eventually(t, time.Minute, "Anna's missed message in the CRM", func() bool { return countWhere(s, "SocialPost", "Content", annaLater) == 1 })
+	if left := bramLeft(s); len(left) > 0 {
+		t.Errorf("the import brought Bram's data back into the CRM: %v", left)
+	}
+	for _, text := range []string{annaTweet, brandReply} {
+		if n := countWhere(s, "SocialPost", "Content", text); n != 1 {
+			t.Errorf("Anna's thread has %d posts with one text after the import, want 1", n)
+		}
+	}
+	if subjects, _ := s.Store.FindSubjectsByIdentifierHashes(ctx, []string{bramHash}); len(subjects) != 0 {
+		t.Errorf("the import made Bram a subject again: %v", subjects)
+	}
+	keys := []string{s.Hasher.Hash("event", workflows.DedupeKey(export[2])), s.Hasher.Hash("event", workflows.DedupeKey(export[3]))}
+	if claimed, err := s.Store.EventConversations(ctx, keys); err != nil || len(claimed) != 0 {
+		t.Errorf("the import claimed %d of Bram's reply and the answer to it (%v)", len(claimed), err)
+	}
+}

@@ -190,11 +190,33 @@ func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Opt
 
 // suppress drops the events the erasure suppression list covers, counting
 // them in res, and returns the rest with their conversation IDs. An event
-// is covered when its author was erased or its conversation (ids holds
-// each event's) was deleted by an erasure: the brand's replies to an
-// erased customer are authored by the brand but answer, name and quote the
-// customer. Each hash is looked up once per call.
+// is covered when its author was erased, its conversation (ids holds each
+// event's) was deleted by an erasure, or it is, or answers, a message an
+// erasure deleted: the brand's replies to an erased customer are authored
+// by the brand but answer, name and quote the customer, and a public reply
+// may name another root than the erased thread's. One query answers for
+// the whole call when nothing in it is covered, the usual case; otherwise
+// each hash is looked up once.
 func (in *Ingestor) suppress(ctx context.Context, events []schemas.Event, ids []string, res *Result) ([]schemas.Event, []string, error) {
+	hashes := make([][]string, len(events))
+	var all []string
+	for i, e := range events {
+		hashes[i] = []string{activities.ConversationHash(in.IDs, ids[i]), AuthorHash(in.IDs, e), in.messageHash(e.Channel, e.PlatformMessageID)}
+		if e.ReplyToID != "" {
+			hashes[i] = append(hashes[i], in.messageHash(e.Channel, e.ReplyToID))
+		}
+		all = append(all, hashes[i]...)
+	}
+	if len(all) == 0 {
+		return events, ids, nil
+	}
+	covered, err := in.Store.AnySuppressed(ctx, all)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the suppression list: %w", err)
+	}
+	if !covered {
+		return events, ids, nil
+	}
 	known := map[string]bool{}
 	listed := func(h string) (bool, error) {
 		if hit, ok := known[h]; ok {
@@ -209,13 +231,13 @@ func (in *Ingestor) suppress(ctx context.Context, events []schemas.Event, ids []
 	}
 	keptEvents, keptIDs := events[:0:0], ids[:0:0]
 	for i, e := range events {
-		hit, err := listed(activities.ConversationHash(in.IDs, ids[i]))
-		if err != nil {
-			return nil, nil, err
-		}
-		if !hit {
-			if hit, err = listed(AuthorHash(in.IDs, e)); err != nil {
+		hit := false
+		for _, h := range hashes[i] {
+			if hit, err = listed(h); err != nil {
 				return nil, nil, err
+			}
+			if hit {
+				break
 			}
 		}
 		if hit {
@@ -227,6 +249,12 @@ func (in *Ingestor) suppress(ctx context.Context, events []schemas.Event, ids []
 		keptIDs = append(keptIDs, ids[i])
 	}
 	return keptEvents, keptIDs, nil
+}
+
+// messageHash is the keyed dedupe key of a message, as the ingest claims
+// it and an erasure suppresses it.
+func (in *Ingestor) messageHash(ch schemas.Channel, platformMessageID string) string {
+	return in.IDs.Hash("event", workflows.DedupeKey(schemas.Event{Kind: schemas.KindMessage, Channel: ch, PlatformMessageID: platformMessageID}))
 }
 
 // maxClaimRounds bounds the ClaimEnqueueInbox calls of one Ingest. A

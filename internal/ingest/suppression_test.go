@@ -60,3 +60,41 @@ func TestImportSuppressesEveryEventOfAnErasedConversation(t *testing.T) {
 		})
 	}
 }
+
+// TestImportSuppressesRepliesToErasedMessages: in a public thread another
+// customer started, an erasure suppresses the erased customer's messages
+// one by one. The import then skips such a message and the brand's reply
+// to it, also when the reply's conversation key names the message instead
+// of the thread's root, and a status update of it, and still takes the
+// other customer's messages.
+func TestImportSuppressesRepliesToErasedMessages(t *testing.T) {
+	in, c, _, _ := threadIngestor(t, "direct")
+	erased := tweet("t1", "t0")
+	if err := in.Store.AddSuppressed(context.Background(), []string{in.messageHash(erased.Channel, erased.PlatformMessageID)}, "dsr-1"); err != nil {
+		t.Fatal(err)
+	}
+	answer := tweet("t2", "t1")
+	answer.Direction, answer.Author = schemas.Outbound, schemas.Author{PlatformUserID: "1"}
+	status := tweet("t1", "")
+	status.Kind, status.Status = schemas.KindStatus, "read"
+	root, later := tweet("t0", ""), tweet("t3", "t0")
+	res := ingestOK(t, in, Options{HonourSuppression: true}, root, erased, answer, status, later)
+	if res.Suppressed != 3 || res.Accepted != 2 {
+		t.Errorf("Ingest = %+v; want the erased message, its status and the brand's answer to it suppressed, the other customer's 2 accepted", res)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		if got := conversationOf(t, c, id); got != "" {
+			t.Errorf("%s was signalled to %s", id, got)
+		}
+	}
+	for _, id := range []string{"t0", "t3"} {
+		if conversationOf(t, c, id) == "" {
+			t.Errorf("the other customer's %s was not signalled", id)
+		}
+	}
+	// Nothing in a call is covered: one query answers for the whole call.
+	res = ingestOK(t, in, Options{HonourSuppression: true}, tweet("u1", ""), tweet("u2", "u1"))
+	if res.Accepted != 2 || res.Suppressed != 0 {
+		t.Errorf("a call with nothing suppressed: %+v", res)
+	}
+}
