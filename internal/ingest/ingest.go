@@ -117,7 +117,10 @@ type group struct {
 // Ingest hands the events to their conversation workflows and returns once
 // Temporal (or, with a Sealer, the store's inbox) has durably accepted every
 // one of them, or ErrUnavailable. A repeated event is counted as a
-// duplicate and not signalled again.
+// duplicate and not signalled again. Without a Sealer, an event is claimed
+// only after its signal, so two concurrent calls with the same new event
+// may both signal it (the workflow drops the repeat by its dedupe key),
+// and a crash never leaves an event claimed that did not reach Temporal.
 func (in *Ingestor) Ingest(ctx context.Context, events []schemas.Event, opts Options) (Result, error) {
 	var res Result
 	// The direct path reads the events' own dedupe claims with the
