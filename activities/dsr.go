@@ -311,13 +311,20 @@ func (a *DSR) ledger(ctx context.Context, dsrID, step string, outcomes []Outcome
 }
 
 // StopConversations terminates the subject's conversation workflows so
-// that nothing writes to the CRM while it is erased.
+// that nothing writes to the CRM while it is erased, and forgets their
+// stored CRM state: it names the case, personas and contact the erasure is
+// about to delete, so a message that arrives meanwhile starts a new run
+// with new records (which the final discovery sweeps up) instead of
+// writing against deleted ones.
 func (a *DSR) StopConversations(ctx context.Context, in EraseInput) error {
 	defer keepAlive(ctx)()
 	for _, id := range in.Footprint.ConversationIDs {
 		err := a.Temporal.TerminateWorkflow(ctx, id, "", "data-subject erasure")
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
+			return err
+		}
+		if err := a.Store.DeleteConversationState(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -112,6 +112,12 @@ func (a *Sync) restoreState(ctx context.Context, conversationID string, events [
 	if err != nil {
 		return cur, err
 	}
+	if !knowsRecords(st) {
+		// Nothing stored: never synced, or an erasure forgot the state
+		// before deleting its records, so the contact the identity graph
+		// still names may be gone from the CRM too. Start afresh.
+		return cur, nil
+	}
 	conv, err := a.Store.GetConversation(ctx, conversationID)
 	if errors.Is(err, store.ErrNotFound) {
 		// Never synced, or erased: nothing to continue.

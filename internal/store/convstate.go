@@ -22,6 +22,10 @@ type ConversationStates interface {
 	PutConversationState(ctx context.Context, st ConversationState) error
 	// GetConversationState returns a conversation's state or ErrNotFound.
 	GetConversationState(ctx context.Context, conversationID string) (ConversationState, error)
+	// DeleteConversationState forgets a conversation's state, so that its
+	// next run starts without CRM records (an erasure is about to delete
+	// them). A state that is not there is not an error.
+	DeleteConversationState(ctx context.Context, conversationID string) error
 }
 
 // ConversationState is a conversation's CRM state as the store keeps it:
@@ -93,4 +97,12 @@ func (s *sqlStore) GetConversationState(ctx context.Context, conversationID stri
 	}
 	st.UpdatedAt = fromTS(at)
 	return st, nil
+}
+
+// DeleteConversationState deletes a conversation's state.
+func (s *sqlStore) DeleteConversationState(ctx context.Context, conversationID string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM conversation_states WHERE conversation_id = ?`), conversationID); err != nil {
+		return fmt.Errorf("store: delete conversation state: %w", err)
+	}
+	return nil
 }

@@ -57,6 +57,19 @@ func TestConversationStates(t *testing.T) {
 			t.Fatalf("state after a reopen = %q, %v", got.Sealed, err)
 		}
 
+		// Forgetting a state keeps the conversation; forgetting it twice is
+		// no error.
+		must(t, s.UpsertConversation(ctx, store.Conversation{ID: "conv-a3", Channel: "x", KeyID: "conv-a3", SubjectID: "subject-a"}))
+		must(t, cs.PutConversationState(ctx, store.ConversationState{ConversationID: "conv-a3", Sealed: []byte("v1"), KeyID: "conv-a3"}))
+		must(t, cs.DeleteConversationState(ctx, "conv-a3"))
+		must(t, cs.DeleteConversationState(ctx, "conv-a3"))
+		if _, err := cs.GetConversationState(ctx, "conv-a3"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a forgotten state: %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetConversation(ctx, "conv-a3"); err != nil {
+			t.Fatalf("forgetting the state deleted the conversation: %v", err)
+		}
+
 		// Deleting a conversation deletes its state.
 		must(t, s.DeleteConversation(ctx, "conv-a2"))
 		if _, err := cs.GetConversationState(ctx, "conv-a2"); !errors.Is(err, store.ErrNotFound) {
