@@ -22,6 +22,7 @@ type Metrics struct {
 	DSROpened       *prometheus.CounterVec // type
 	DSROverdue      prometheus.Gauge
 	DSRReminders    prometheus.Counter
+	CRMRefused      *CRMRefused // code; see crm_refused.go
 }
 
 // New creates the metrics and registers them on reg.
@@ -47,6 +48,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.WebhookRequests, m.EventsAccepted, m.EventsDuplicate, m.EventsSupressed, m.SyncBatches, m.SyncEvents,
 		m.CRMCalls, m.Parked, m.SyncPaused, m.BudgetAlerts, m.IdentityLinks, m.IdentityReviews, m.PublicDetails,
 		m.DSROpened, m.DSROverdue, m.DSRReminders)
+	m.CRMRefused = newCRMRefused(reg)
 	return m
 }
 
