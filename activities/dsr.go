@@ -861,7 +861,6 @@ func (a *DSR) RecordStatus(ctx context.Context, in StatusInput) error {
 			return err
 		}
 	}
-	a.overdueGauge(ctx)
 	return nil
 }
 
@@ -886,30 +885,14 @@ func outcomesDigest(outcomes []Outcome) string {
 func (a *DSR) DeadlineEvent(ctx context.Context, in DeadlineInput) error {
 	switch in.Kind {
 	case "overdue":
+		// webcaresync_dsr_overdue reads the store at scrape time
+		// (metrics.WatchDSRs), so it needs no update here.
 		a.Log.Error("a data-subject request is past its deadline; act now or extend it", zap.String("dsr", in.DSRID))
-		a.overdueGauge(ctx)
 	default:
 		a.Metrics.DSRReminders.Inc()
 		a.Log.Warn("a data-subject request is due soon", zap.String("dsr", in.DSRID), zap.String("reminder", in.Kind), zap.Time("deadline", in.Deadline))
 	}
 	return a.Store.AppendAudit(ctx, store.AuditEntry{Actor: "webcaresync", Action: "dsr.deadline." + in.Kind, Target: in.DSRID, Outcome: in.Deadline.UTC().Format(time.RFC3339)})
-}
-
-// overdueGauge sets the overdue metric from the store: requests past their
-// deadline that are not complete.
-func (a *DSR) overdueGauge(ctx context.Context) {
-	ds, err := a.Store.ListDSRs(ctx, store.DSRFilter{})
-	if err != nil {
-		return
-	}
-	n := 0
-	now := time.Now()
-	for _, d := range ds {
-		if d.Status != StatusCompleted && now.After(d.Deadline) {
-			n++
-		}
-	}
-	a.Metrics.DSROverdue.Set(float64(n))
 }
 
 func contains(list []string, s string) bool {

@@ -22,6 +22,7 @@ import (
 	"github.com/webcaresync/webcaresync/internal/edge"
 	"github.com/webcaresync/webcaresync/internal/identity"
 	"github.com/webcaresync/webcaresync/internal/ingest"
+	"github.com/webcaresync/webcaresync/internal/metrics"
 	"github.com/webcaresync/webcaresync/internal/privacy"
 	"github.com/webcaresync/webcaresync/internal/store"
 	"github.com/webcaresync/webcaresync/workflows"
@@ -39,6 +40,34 @@ func (a *App) registerDSRActivities(w worker.Worker) {
 		Namespace: a.Cfg.Temporal.Namespace, Platforms: a.platforms(), Region: a.Cfg.Identity.DefaultRegion,
 		Metrics: a.Metrics, Log: a.Log.Named("dsr"),
 	})
+	a.Metrics.WatchDSRs(a.dsrCounts)
+}
+
+// openDSRStatuses are the statuses of a request that is not complete.
+var openDSRStatuses = []string{
+	workflows.StatusReceived, workflows.StatusDiscovering, workflows.StatusAwaitingApproval,
+	workflows.StatusErasing, workflows.StatusExporting, workflows.StatusEscalated,
+}
+
+// dsrCounts counts the open requests, and those past their deadline, from
+// the store: one query per open status, so a scrape never reads the
+// completed requests and their sealed exports.
+func (a *App) dsrCounts(ctx context.Context) (metrics.DSRCounts, error) {
+	c := metrics.DSRCounts{OpenByStatus: make(map[string]int, len(openDSRStatuses))}
+	now := time.Now()
+	for _, status := range openDSRStatuses {
+		ds, err := a.Store.ListDSRs(ctx, store.DSRFilter{Status: status})
+		if err != nil {
+			return metrics.DSRCounts{}, err
+		}
+		c.OpenByStatus[status] = len(ds)
+		for _, d := range ds {
+			if now.After(d.Deadline) {
+				c.Overdue++
+			}
+		}
+	}
+	return c, nil
 }
 
 // dsrService runs data-subject requests for the API and the CLI.
