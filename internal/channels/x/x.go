@@ -54,8 +54,9 @@ func CRCResponse(consumerSecret, crcToken string) string {
 	return Sign(consumerSecret, []byte(crcToken))
 }
 
-// Verify checks x-twitter-webhooks-signature ("sha256=" and the base64
-// HMAC-SHA256 of the raw body) in constant time.
+// Verify checks x-twitter-webhooks-signature ("sha256=" and the standard,
+// padded base64 HMAC-SHA256 of the raw body) in constant time. Any other
+// encoding of the same HMAC is refused.
 func (c *Channel) Verify(r *http.Request, body []byte) error {
 	if len(c.consumerSecret) == 0 {
 		return channels.Unauthorized("x consumer secret is not configured")
@@ -68,8 +69,11 @@ func (c *Channel) Verify(r *http.Request, body []byte) error {
 	if !ok {
 		return channels.Unauthorized(SignatureHeader + " must start with sha256=")
 	}
+	// Go's base64 decoder skips \r and \n and ignores the unused bits of
+	// the last character, so several headers would decode to the same
+	// HMAC; only the one encoding X sends is accepted.
 	got, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(got) != sha256.Size {
+	if err != nil || len(got) != sha256.Size || base64.StdEncoding.EncodeToString(got) != b64 {
 		return channels.Unauthorized(SignatureHeader + " must be sha256= followed by a base64 SHA-256 HMAC")
 	}
 	if !channels.EqualSignature(got, mac(c.consumerSecret, body)) {
