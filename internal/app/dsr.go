@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/mail"
+	"sort"
 	"strings"
 	"time"
 
@@ -300,7 +301,15 @@ func (s dsrService) Report(ctx context.Context, id, format string) (string, []by
 		}
 		doc = AccessReport{Request: v, Export: export}
 	} else {
-		doc = EvidenceReport{Request: v, Notifications: notifications(v)}
+		ns := notifications(v)
+		lines := make([]string, 0, len(ns))
+		for _, n := range ns {
+			lines = append(lines, n.Line())
+		}
+		if err := s.recordNotifications(ctx, id, ns); err != nil {
+			return "", nil, err
+		}
+		doc = EvidenceReport{Request: v, Notifications: lines, Recipients: ns}
 	}
 	if format == "html" {
 		var b bytes.Buffer
@@ -325,26 +334,172 @@ type AccessReport struct {
 // what was done, when and under what policy, and the Art. 19
 // notifications.
 type EvidenceReport struct {
-	Request       DSRView  `json:"request"`
-	Notifications []string `json:"notifications"`
+	Request DSRView `json:"request"`
+	// Notifications says, one line per recipient, what the controller
+	// tells that recipient under Art. 19; Recipients has the same
+	// content field by field.
+	Notifications []string       `json:"notifications"`
+	Recipients    []Notification `json:"recipients"`
 	// Export is empty for erasure requests.
 	Export *activities.AccessExport `json:"export,omitempty"`
 }
 
-// notifications lists the Art. 19 notifications: every recipient the data
-// was disclosed to and what was done there.
-func notifications(v DSRView) []string {
-	systems := map[string]bool{}
-	for _, e := range v.Ledger {
-		if e.Action != store.LedgerFound {
-			systems[e.System] = true
+// NotificationStatus is the status of every Art. 19 notification:
+// webcaresync lists them, the controller sends them. Nothing is e-mailed.
+const NotificationStatus = "recorded for the controller to send"
+
+// Notification is one Art. 19 notification: a recipient the subject's
+// data was disclosed to, and what was done with it there.
+type Notification struct {
+	// Recipient names the system as the ledger does: salesforce, x,
+	// whatsapp, messenger, instagram.
+	Recipient string `json:"recipient"`
+	// Name is the recipient in words.
+	Name string `json:"name"`
+	// Outcome sums Done up: erased, anonymised, retained, not_possible or
+	// failed (the least complete action wins), or pending while nothing
+	// was done there yet.
+	Outcome string               `json:"outcome"`
+	Done    []NotificationAction `json:"done"`
+	Status  string               `json:"status"`
+}
+
+// NotificationAction is one thing done at a recipient: a ledger row.
+type NotificationAction struct {
+	Action string `json:"action"`
+	// What names what was acted on, with the reason when retained, what
+	// was done instead when not possible, or the error when failed.
+	What   string    `json:"what"`
+	Count  int       `json:"count"`
+	Policy string    `json:"policy,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// ownSystems hold the data for webcaresync itself; nothing was disclosed
+// to them, so they get no Art. 19 notification.
+var ownSystems = map[string]bool{activities.SystemStore: true, activities.SystemTemporal: true, activities.SystemKeys: true}
+
+// recipientNames name the recipients in words.
+var recipientNames = map[string]string{
+	activities.SystemCRM:  "the CRM (Salesforce org)",
+	"x":                   "X",
+	"whatsapp":            "WhatsApp (Meta)",
+	"messenger":           "Messenger (Meta)",
+	"instagram":           "Instagram (Meta)",
+	activities.SystemMeta: "Meta",
+	"livechat":            "the live chat provider",
+	"generic":             "the generic channel's platform",
+}
+
+// outcomeRank orders actions from the most to the least complete; a
+// recipient's outcome is its least complete action.
+var outcomeRank = map[string]int{store.LedgerErased: 1, store.LedgerAnonymised: 2, store.LedgerRetained: 3, store.LedgerNotPossible: 4, store.LedgerFailed: 5}
+
+// recipientOf returns the Art. 19 recipient of a ledger row, or "" for
+// webcaresync's own systems. Meta's rows name the platform in their
+// detail ("whatsapp posts ..."), so each Meta platform is its own
+// recipient.
+func recipientOf(e store.LedgerEntry) string {
+	if ownSystems[e.System] {
+		return ""
+	}
+	if e.System == activities.SystemMeta {
+		if p, _, _ := strings.Cut(e.Detail, " "); knownProviders[p] {
+			return p
 		}
 	}
-	var out []string
-	for sys := range systems {
-		out = append(out, fmt.Sprintf("%s: erasure carried out or justified as recorded in the ledger (GDPR Art. 19)", sys))
+	return e.System
+}
+
+// notifications lists the Art. 19 notifications from the ledger: every
+// recipient the data was disclosed to (the CRM org and each platform the
+// data was found on or acted on, not webcaresync's own store, Temporal or
+// keys) and what was done there, the CRM first and then by name.
+func notifications(v DSRView) []Notification {
+	byRecipient := map[string]*Notification{}
+	for _, e := range v.Ledger {
+		r := recipientOf(e)
+		if r == "" {
+			continue
+		}
+		n := byRecipient[r]
+		if n == nil {
+			name := recipientNames[r]
+			if name == "" {
+				name = r
+			}
+			n = &Notification{Recipient: r, Name: name, Outcome: "pending", Done: []NotificationAction{}, Status: NotificationStatus}
+			byRecipient[r] = n
+		}
+		if e.Action == store.LedgerFound {
+			continue
+		}
+		n.Done = append(n.Done, NotificationAction{Action: e.Action, What: e.Detail, Count: e.Count, Policy: e.Policy, At: e.At})
+		if outcomeRank[e.Action] > outcomeRank[n.Outcome] {
+			n.Outcome = e.Action
+		}
 	}
+	out := make([]Notification, 0, len(byRecipient))
+	for _, n := range byRecipient {
+		out = append(out, *n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ci, cj := out[i].Recipient == activities.SystemCRM, out[j].Recipient == activities.SystemCRM
+		if ci != cj {
+			return ci
+		}
+		return out[i].Recipient < out[j].Recipient
+	})
 	return out
+}
+
+// Line says a notification in one sentence, for the report's
+// notifications list.
+func (n Notification) Line() string {
+	if len(n.Done) == 0 {
+		return fmt.Sprintf("%s: data was found there and nothing has been done yet; %s (GDPR Art. 19)", n.Name, NotificationStatus)
+	}
+	parts := make([]string, 0, len(n.Done))
+	for _, d := range n.Done {
+		p := actionWords[d.Action]
+		if p == "" {
+			p = d.Action
+		}
+		if d.Count > 0 {
+			p += fmt.Sprintf(" %d", d.Count)
+		}
+		if d.What != "" {
+			p += " " + d.What
+		}
+		if d.Policy != "" {
+			p += " (" + d.Policy + ")"
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("%s: %s; %s (GDPR Art. 19)", n.Name, strings.Join(parts, "; "), NotificationStatus)
+}
+
+// actionWords say the ledger's actions in words.
+var actionWords = map[string]string{
+	store.LedgerErased:      "erased",
+	store.LedgerAnonymised:  "anonymised",
+	store.LedgerRetained:    "retained",
+	store.LedgerNotPossible: "not possible through the API, instead:",
+	store.LedgerFailed:      "failed",
+}
+
+// recordNotifications writes to the audit log that the notification list
+// was produced, naming the recipients (system names, no personal data).
+func (s dsrService) recordNotifications(ctx context.Context, id string, ns []Notification) error {
+	names := make([]string, 0, len(ns))
+	for _, n := range ns {
+		names = append(names, n.Recipient)
+	}
+	outcome := fmt.Sprintf("%d recipients (%s), %s", len(ns), strings.Join(names, ", "), NotificationStatus)
+	if err := s.a.Store.AppendAudit(ctx, store.AuditEntry{Actor: "webcaresync", Action: "dsr.art19.listed", Target: id, Outcome: outcome}); err != nil {
+		return fmt.Errorf("cannot record the Art. 19 notification list in the audit log; check the store and ask again: %w", err)
+	}
+	return nil
 }
 
 var reportHTML = template.Must(template.New("report").Parse(`<!doctype html>
