@@ -220,12 +220,14 @@ func (a *Sync) saveState(ctx context.Context, conversationID string, st crm.Conv
 // for the call, not for single records) into the non-retryable error the
 // workflow holds the batch on, with the CRM's error code as its detail,
 // and logs it: syncing stops for the conversation until the cause is
-// fixed, so the operator must see it.
+// fixed, so the operator must see it in the log and in
+// webcaresync_crm_refused_total.
 func (a *Sync) refused(conversationID string, err error) error {
 	var ce *crm.Error
 	if !errors.As(err, &ce) {
 		return classify(err)
 	}
+	a.Metrics.CRMRefused.Inc(ce.Code)
 	a.Log.Error("the crm refused a whole batch; the conversation holds it and retries. Fix what the error names (credentials, the mapping's objects and fields, duplicate records); a batch still refused after a day is parked",
 		zap.String("conversation", conversationID), zap.String("error_code", ce.Code), zap.String("error", ce.Message))
 	return temporal.NewNonRetryableApplicationError(ce.Error(), ErrPermanent, nil, ce.Code)
