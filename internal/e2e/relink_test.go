@@ -238,6 +238,11 @@ func TestWrongLinkRelinkedThroughAReview(t *testing.T) {
 		parent, _ := personaParent(s, samples.PieterXID)
 		return parent == marieke
 	})
+	// The store records the resolution after the CRM link.
+	eventually(t, time.Minute, "the first review resolved in the store", func() bool {
+		r, err := s.Store.GetReview(ctx, review.ID)
+		return err == nil && r.Status == store.ReviewResolved
+	})
 
 	ev := schemas.Event{Kind: schemas.KindMessage, Channel: schemas.ChannelX, ConversationKey: "x:dm:" + samples.XBrandID + ":" + samples.PieterXID,
 		Direction: schemas.Inbound, Visibility: schemas.Private, PlatformMessageID: "1790000000000000311",
@@ -252,7 +257,7 @@ func TestWrongLinkRelinkedThroughAReview(t *testing.T) {
 		var list []app.ReviewView
 		api(t, s, s.Secrets.AdminToken, "GET", "/v1/reviews", nil, &list)
 		for _, r := range list {
-			if r.Status == store.ReviewOpen && r.ConversationID == conv {
+			if r.Status == store.ReviewOpen && r.ConversationID == conv && r.ID != review.ID {
 				second = r
 				return true
 			}
