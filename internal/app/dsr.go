@@ -945,7 +945,9 @@ func humanise(name string) string {
 		if i > 0 && w != strings.ToUpper(w) {
 			words[i] = strings.ToLower(w)
 		} else if i == 0 {
-			words[i] = strings.ToUpper(w[:1]) + w[1:]
+			rs := []rune(w)
+			rs[0] = unicode.ToUpper(rs[0])
+			words[i] = string(rs)
 		}
 	}
 	return strings.Join(words, " ")
@@ -1136,7 +1138,9 @@ func genericSections(data any) []reportSection {
 		fields := reportSection{}
 		for _, k := range keys {
 			if l, ok := x[k].([]any); ok {
-				out = append(out, listSection(humanise(k), l))
+				if len(l) > 0 {
+					out = append(out, listSection(humanise(k), l))
+				}
 				continue
 			}
 			if v := fmtValue(x[k]); v != "" {
@@ -1148,6 +1152,9 @@ func genericSections(data any) []reportSection {
 		}
 		return out
 	case []any:
+		if len(x) == 0 {
+			return nil
+		}
 		return []reportSection{listSection("", x)}
 	}
 	if v := fmtValue(data); v != "" {

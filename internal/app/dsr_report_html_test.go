@@ -43,7 +43,9 @@ func accessExport(t *testing.T) activities.AccessExport {
 				"dsr_history":   []store.DSR{{ID: "dsr-access-1", Type: store.DSRAccess, Status: workflows.StatusExporting, ReceivedAt: at, Deadline: workflows.Deadline(at)}},
 			},
 			activities.SystemTemporal: map[string]any{"conversation_executions": 2, "note": "kept encrypted under the subject's key"},
-			"platforms":               map[string]any{"x": []activities.PlatformItem{{ID: "1790000000000000555", Kind: "reply", Channel: "x", ByBrand: true, ParentID: "1790000000000000554"}}},
+			// A system the report has no layout for.
+			"chatvendor": map[string]any{"sessions": []map[string]any{{"startedAt": "2026-11-02T09:00:00Z", "agent_name": "Émile", "tags": []string{"parcel", "late"}}}, "retention": "90 days", "none": []string{}},
+			"platforms":  map[string]any{"x": []activities.PlatformItem{{ID: "1790000000000000555", Kind: "reply", Channel: "x", ByBrand: true, ParentID: "1790000000000000554"}}},
 		},
 	}
 	raw, err := json.Marshal(doc)
@@ -102,6 +104,8 @@ func TestAccessReportHTMLIsReadable(t *testing.T) {
 		"<td>conv-1</td>", "<h3>Data requests about you</h3>",
 		"<td>reply</td><td>x</td><td>the brand</td><td>1790000000000000555</td><td>1790000000000000554</td>",
 		"<th scope=\"row\">Conversation executions</th><td>2</td>",
+		"<h2>chatvendor</h2>", "<th scope=\"row\">Retention</th><td>90 days</td>", "<h3>Sessions</h3>",
+		"<th>Agent name</th><th>Started at</th><th>Tags</th>", "<td>Émile</td><td>2026-11-02 09:00 UTC</td><td>parcel; late</td>",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the report lacks %s", want)
