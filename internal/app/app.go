@@ -153,6 +153,9 @@ func Start(ctx context.Context, cfg config.Config, log *zap.Logger, parts Parts)
 	}
 	a.Store = st
 	a.closers = append(a.closers, st.Close)
+	// Every process serves the DSR gauges from the store, so an alert on
+	// overdue requests works whether Prometheus scrapes serve or worker.
+	a.Metrics.WatchDSRs(a.dsrCounts)
 	a.Keyring = privacy.NewKeyring(keyStore{st}, a.masterKeys, log.Named("keyring"))
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -44,7 +44,6 @@ func (a *App) registerDSRActivities(w worker.Worker) {
 		Namespace: a.Cfg.Temporal.Namespace, Platforms: a.platforms(), Region: a.Cfg.Identity.DefaultRegion,
 		Metrics: a.Metrics, Log: a.Log.Named("dsr"),
 	})
-	a.Metrics.WatchDSRs(a.dsrCounts)
 }
 
 // openDSRStatuses are the statuses of a request that is not complete.

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,16 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	}
 	if serve.SecretsFile != "" || worker.SecretsFile != "" {
 		t.Fatal("an instance generated dev secrets; production takes them as given")
+	}
+	// Prometheus may scrape serve only: it reports the DSR gauges too.
+	if resp, err := http.Get("http://" + serve.HTTPAddr + "/metrics"); err != nil {
+		t.Fatalf("serve's /metrics: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "webcaresync_dsr_overdue 0") {
+			t.Errorf("serve's /metrics lacks webcaresync_dsr_overdue")
+		}
 	}
 
 	ctx := context.Background()
