@@ -314,7 +314,7 @@ func (s dsrService) Report(ctx context.Context, id, format string) (string, []by
 		doc = EvidenceReport{Request: v, Notifications: lines, Recipients: ns}
 	}
 	if format == "html" {
-		b, err := renderReportHTML(doc, time.Now())
+		b, err := renderReportHTML(doc, time.Now(), s.a.Cfg.DSR.ControllerContact)
 		if err != nil {
 			return "", nil, err
 		}
@@ -513,6 +513,7 @@ type reportPage struct {
 	RequestID  string
 	Generated  string
 	Collected  string
+	Controller string
 	Request    []reportField
 	Named      []reportField
 	Systems    []reportSystem
@@ -564,8 +565,9 @@ func fmtTime(t time.Time) string {
 }
 
 // renderReportHTML renders an AccessReport or EvidenceReport as a
-// document a data subject can read.
-func renderReportHTML(doc any, now time.Time) ([]byte, error) {
+// document a data subject can read; controller, when set, says how to
+// reach the controller.
+func renderReportHTML(doc any, now time.Time, controller string) ([]byte, error) {
 	var p reportPage
 	switch d := doc.(type) {
 	case AccessReport:
@@ -594,6 +596,7 @@ func renderReportHTML(doc any, now time.Time) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("cannot render a %T as HTML", doc)
 	}
+	p.Controller = controller
 	var b bytes.Buffer
 	if err := reportHTML.Execute(&b, p); err != nil {
 		return nil, err
@@ -1194,7 +1197,8 @@ var reportHTML = template.Must(template.New("report").Parse(`<!doctype html>
 <p>{{.Intro}}</p>
 <table><tr><th scope="row">Request</th><td>{{.RequestID}}</td></tr>
 <tr><th scope="row">Document generated</th><td>{{.Generated}}</td></tr>
-{{with .Collected}}<tr><th scope="row">Data collected</th><td>{{.}}</td></tr>{{end}}</table></header>
+{{with .Collected}}<tr><th scope="row">Data collected</th><td>{{.}}</td></tr>{{end}}
+{{with .Controller}}<tr><th scope="row">Questions about this document</th><td>{{.}}</td></tr>{{end}}</table></header>
 <h2>The request</h2>
 {{template "fields" .Request}}
 {{with .Named}}<h2>The request named you by</h2>{{template "fields" .}}{{end}}

@@ -68,7 +68,7 @@ func TestAccessReportHTMLIsReadable(t *testing.T) {
 	received := time.Date(2026, 11, 3, 14, 0, 0, 0, time.UTC)
 	view := DSRView{ID: "dsr-access-1", Type: store.DSRAccess, Status: workflows.StatusCompleted, ReceivedAt: received, Deadline: workflows.Deadline(received), VerifiedBy: "privacy-officer"}
 	now := time.Date(2026, 11, 4, 8, 0, 0, 0, time.UTC)
-	out, err := renderReportHTML(AccessReport{Request: view, Export: accessExport(t)}, now)
+	out, err := renderReportHTML(AccessReport{Request: view, Export: accessExport(t)}, now, "privacy@webshop.example, Postbus 1 <Amsterdam>")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +82,7 @@ func TestAccessReportHTMLIsReadable(t *testing.T) {
 		"<th scope=\"row\">Request</th><td>dsr-access-1</td>",
 		"<th scope=\"row\">Document generated</th><td>2026-11-04 08:00 UTC</td>",
 		"<th scope=\"row\">Data collected</th><td>2026-11-03 15:30 UTC</td>",
+		"<th scope=\"row\">Questions about this document</th><td>privacy@webshop.example, Postbus 1 &lt;Amsterdam&gt;</td>",
 		"<th scope=\"row\">E-mail address</th><td>sanne.devries@example.nl</td>",
 		"<th scope=\"row\">X account</th><td>1790000000000000001</td>",
 		// Messages, oldest first: date, channel, direction, text.

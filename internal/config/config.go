@@ -188,6 +188,10 @@ type Platforms struct {
 type DSR struct {
 	// RequireApproval for erasure. Default: true.
 	RequireApproval *bool `yaml:"require_approval"`
+	// ControllerContact is how a data subject reaches the controller (for
+	// example "privacy@example.nl, Postbus 1, 1000 AA Amsterdam"), printed
+	// at the top of the HTML access and erasure reports. Default: none.
+	ControllerContact string `yaml:"controller_contact"`
 }
 
 // Sync configures the conversation workflows.
@@ -342,6 +346,7 @@ func envStrings(cfg *Config) map[string]*string {
 		"WEBCARESYNC_SALESFORCE_PRIVATE_KEY_FILE": &cfg.Salesforce.PrivateKeyFile,
 		"WEBCARESYNC_SALESFORCE_API_VERSION":      &cfg.Salesforce.APIVersion,
 		"WEBCARESYNC_SALESFORCE_HARD_DELETE":      &cfg.Salesforce.HardDelete,
+		"WEBCARESYNC_DSR_CONTROLLER_CONTACT":      &cfg.DSR.ControllerContact,
 		"WEBCARESYNC_MAPPING":                     &cfg.Mapping,
 		"WEBCARESYNC_IDENTITY_DEFAULT_REGION":     &cfg.Identity.DefaultRegion,
 		"WEBCARESYNC_IDENTITY_NO_MATCH":           &cfg.Identity.NoMatch,
