@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -392,5 +393,35 @@ func FuzzMetaVerify(f *testing.F) {
 				t.Fatalf("escaped form still holds non-ASCII byte %#x", b)
 			}
 		}
+	})
+}
+
+// FuzzMetaVerifyHeader feeds Verify any header with any body: it never
+// panics, fails only as unauthorized, and accepts a header only when it is
+// the signature of one of the forms Meta signs (hex in either case).
+func FuzzMetaVerifyHeader(f *testing.F) {
+	body := []byte(messengerBatch)
+	f.Add(body, Sign(testSecret, body))
+	f.Add(body, SignRaw(testSecret, body))
+	f.Add(body, strings.ToUpper(Sign(testSecret, body)))
+	f.Add([]byte("äöå"), "sha256= "+strings.TrimPrefix(Sign(testSecret, []byte("äöå")), "sha256="))
+	f.Add([]byte("{}"), "sha256=")
+	f.Add([]byte("{}"), "sha1=00")
+	c := New(testSecret, testToken)
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		err := c.Verify(request(header), body)
+		if err != nil {
+			if !errors.Is(err, channels.ErrUnauthorized) {
+				t.Fatalf("Verify failed with %v, want only unauthorized", err)
+			}
+			return
+		}
+		for _, form := range signedForms(body) {
+			want := hex.EncodeToString(mac([]byte(testSecret), form))
+			if hexSig, ok := strings.CutPrefix(header, "sha256="); ok && strings.EqualFold(hexSig, want) {
+				return
+			}
+		}
+		t.Fatalf("Verify accepted header %q, which is not the signature of any form of the body", header)
 	})
 }
