@@ -2,19 +2,14 @@ package activities_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"github.com/webcaresync/webcaresync/activities/crm"
-	"github.com/webcaresync/webcaresync/activities/crm/salesforce"
 	"github.com/webcaresync/webcaresync/internal/metrics"
-	"github.com/webcaresync/webcaresync/internal/sfsandbox"
 	"github.com/webcaresync/webcaresync/internal/store"
 	"github.com/webcaresync/webcaresync/internal/store/storetest"
-	"github.com/webcaresync/webcaresync/mappings"
 	"github.com/webcaresync/webcaresync/schemas"
 )
 
@@ -91,29 +86,13 @@ func TestSyncBatchRefusedCountsByCode(t *testing.T) {
 // refuses (a wrong client secret) refuses every batch as a whole, and the
 // refusal counts under the OAuth error code the org answered.
 func TestSyncBatchLoginRefusedCountsAgainstSandbox(t *testing.T) {
-	m := mappings.Default()
-	var cfs []sfsandbox.CustomField
-	for _, cf := range m.CustomFields() {
-		cfs = append(cfs, sfsandbox.CustomField{Object: cf.Object, Name: cf.Name, Type: cf.Type, Length: cf.Length, ExternalID: cf.ExternalID, Unique: cf.Unique})
-	}
-	sb, err := sfsandbox.New(sfsandbox.Options{ClientID: "cid", ClientSecret: "secret", CustomFields: cfs, Wipe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	conn, err := salesforce.New(salesforce.Config{LoginURL: srv.URL, ClientID: "cid", ClientSecret: "wrong"}, m, prometheus.NewRegistry(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	_, conn := sandboxCRM(t, "wrong")
 	st := storetest.SQLite(t).Open(t, store.Options{})
 	reg := prometheus.NewRegistry()
 	a := newSync(st, &keys{})
 	a.Metrics = metrics.New(reg)
 	a.CRM = conn
-	_, err = a.SyncBatch(context.Background(), crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m1", "anna", schemas.Inbound)}})
+	_, err := a.SyncBatch(context.Background(), crm.SyncBatch{ConversationID: "conv-1", Events: []schemas.Event{msg("m1", "anna", schemas.Inbound)}})
 	if err == nil {
 		t.Fatal("a batch went through with a refused login")
 	}

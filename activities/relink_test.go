@@ -37,7 +37,10 @@ type relinkEnv struct {
 	dsrs int
 }
 
-func newRelinkEnv(t *testing.T, b storetest.Backend) *relinkEnv {
+// sandboxCRM starts a Salesforce sandbox on loopback, with the default
+// mapping's custom fields and the client secret "secret", and returns it
+// with a Salesforce connector that logs in with clientSecret.
+func sandboxCRM(t *testing.T, clientSecret string) (*sfsandbox.Sandbox, *salesforce.Connector) {
 	t.Helper()
 	m := mappings.Default()
 	var cfs []sfsandbox.CustomField
@@ -51,10 +54,16 @@ func newRelinkEnv(t *testing.T, b storetest.Backend) *relinkEnv {
 	t.Cleanup(func() { _ = sb.Close() })
 	srv := httptest.NewServer(sb.Handler())
 	t.Cleanup(srv.Close)
-	conn, err := salesforce.New(salesforce.Config{LoginURL: srv.URL, ClientID: "cid", ClientSecret: "secret"}, m, prometheus.NewRegistry(), zap.NewNop())
+	conn, err := salesforce.New(salesforce.Config{LoginURL: srv.URL, ClientID: "cid", ClientSecret: clientSecret}, m, prometheus.NewRegistry(), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sb, conn
+}
+
+func newRelinkEnv(t *testing.T, b storetest.Backend) *relinkEnv {
+	t.Helper()
+	sb, conn := sandboxCRM(t, "secret")
 	st := b.Open(t, store.Options{})
 	k := &keys{}
 	met := metrics.New(prometheus.NewRegistry())
