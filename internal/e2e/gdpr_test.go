@@ -114,6 +114,22 @@ func openDSR(t *testing.T, s *stack, typ string) string {
 	return out.ID
 }
 
+// eraseWith opens an erasure for identifiers, approves it and waits until
+// it completes. It returns the request's ID.
+func eraseWith(t *testing.T, s *stack, identifiers map[string]any) string {
+	t.Helper()
+	var out struct{ ID string }
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", map[string]any{"type": "erasure", "identifiers": identifiers, "verification": "test"}, &out); code != 202 {
+		t.Fatalf("open erasure: %d", code)
+	}
+	waitStatus(t, s, out.ID, "awaiting_approval", time.Minute)
+	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+out.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+	waitStatus(t, s, out.ID, "completed", 2*time.Minute)
+	return out.ID
+}
+
 type dsrStatus struct {
 	Status     string              `json:"status"`
 	Escalation string              `json:"escalation"`

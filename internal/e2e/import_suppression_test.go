@@ -218,17 +218,7 @@ func TestImportAfterAThreadErasureKeepsOutOnlyTheErasedCustomer(t *testing.T) {
 		return err == nil && len(b) == 1
 	})
 
-	var opened struct{ ID string }
-	body := map[string]any{"type": "erasure", "verification": "test",
-		"identifiers": map[string]any{"handles": []map[string]string{{"provider": "x", "id": bramXID}}}}
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", body, &opened); code != 202 {
-		t.Fatalf("open the erasure: %d", code)
-	}
-	waitStatus(t, s, opened.ID, "awaiting_approval", time.Minute)
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+opened.ID+"/approve", nil, nil); code != 200 {
-		t.Fatalf("approve: %d", code)
-	}
-	waitStatus(t, s, opened.ID, "completed", 2*time.Minute)
+	eraseWith(t, s, map[string]any{"handles": []map[string]string{{"provider": "x", "id": bramXID}}})
 	if left := bramLeft(s); len(left) > 0 {
 		t.Fatalf("the erasure left Bram's data in the CRM: %v", left)
 	}

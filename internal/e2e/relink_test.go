@@ -145,16 +145,7 @@ func TestWrongLinkUnlinkedThenErasureSparesTheOtherCustomer(t *testing.T) {
 	}
 
 	// Marieke asks to be erased.
-	var out struct{ ID string }
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", map[string]any{"type": "erasure",
-		"identifiers": map[string]any{"email": "marieke.jansen@example.nl"}, "verification": "test"}, &out); code != 202 {
-		t.Fatalf("open erasure: %d", code)
-	}
-	waitStatus(t, s, out.ID, "awaiting_approval", time.Minute)
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+out.ID+"/approve", nil, nil); code != 200 {
-		t.Fatalf("approve: %d", code)
-	}
-	waitStatus(t, s, out.ID, "completed", 2*time.Minute)
+	eraseWith(t, s, map[string]any{"email": "marieke.jansen@example.nl"})
 
 	// Pieter's conversation is intact in the CRM and in the store.
 	if n := countWhere(s, "SocialPost", "ExternalPostId", "1790000000000000301"); n != 1 {
@@ -275,16 +266,7 @@ func TestWrongLinkRelinkedThroughAReview(t *testing.T) {
 		t.Errorf("Pieter's persona has ParentId %s after the relink, want his contact", parent)
 	}
 
-	var out struct{ ID string }
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr", map[string]any{"type": "erasure",
-		"identifiers": map[string]any{"email": "marieke.jansen@example.nl"}, "verification": "test"}, &out); code != 202 {
-		t.Fatalf("open erasure: %d", code)
-	}
-	waitStatus(t, s, out.ID, "awaiting_approval", time.Minute)
-	if code := api(t, s, s.Secrets.AdminToken, "POST", "/v1/dsr/"+out.ID+"/approve", nil, nil); code != 200 {
-		t.Fatalf("approve: %d", code)
-	}
-	waitStatus(t, s, out.ID, "completed", 2*time.Minute)
+	eraseWith(t, s, map[string]any{"email": "marieke.jansen@example.nl"})
 	for _, id := range []string{"1790000000000000301", "1790000000000000311"} {
 		if n := countWhere(s, "SocialPost", "ExternalPostId", id); n != 1 {
 			t.Errorf("Pieter's post %s in the CRM after Marieke's erasure: %d, want 1", id, n)
